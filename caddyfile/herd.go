@@ -1,0 +1,103 @@
+// Package caddyfile adapts the `herd` global option of a Caddyfile into the
+// JSON config of the herd app.
+package caddyfile
+
+import (
+	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/caddy-herd/caddy-herd/module"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("herd", parseHerd)
+}
+
+// parseHerd sets up the herd app from Caddyfile tokens. Syntax:
+//
+//	herd {
+//		name <name>
+//		peer <name> <host:port>
+//		places <provider> [<args...>] [{
+//			<provider options>
+//		}]
+//	}
+//
+// A second `herd` block adds to the first.
+func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(module.App)
+	if existing != nil {
+		prev, ok := existing.(httpcaddyfile.App)
+		if !ok {
+			return nil, d.Errf("herd: unexpected earlier value of type %T", existing)
+		}
+		if err := json.Unmarshal(prev.Value, app); err != nil {
+			return nil, d.Errf("herd: reading earlier herd block: %v", err)
+		}
+	}
+
+	d.Next() // consume option name
+	if d.NextArg() {
+		return nil, d.Errf("herd: unexpected argument %q (options go in a block)", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		directive := d.Val()
+		switch directive {
+		case "name":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("name: want exactly one name, got %d arguments", len(args))
+			}
+			if app.Name != "" && app.Name != args[0] {
+				return nil, d.Errf("name: already set to %q", app.Name)
+			}
+			app.Name = args[0]
+			if err := module.ValidateName(app.Name); err != nil {
+				return nil, d.Errf("name: %v", err)
+			}
+
+		case "peer":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Errf("peer: want <name> <host:port>, got %d arguments", len(args))
+			}
+			peer := module.Peer{Name: args[0], Address: args[1]}
+			if err := module.ValidatePeer(app.Name, app.Peers, peer); err != nil {
+				return nil, d.Errf("peer %s: %v", peer.Name, err)
+			}
+			app.Peers = append(app.Peers, peer)
+
+		case "places":
+			if app.PlacesRaw != nil {
+				return nil, d.Errf("places: a provider is already configured")
+			}
+			if !d.NextArg() {
+				return nil, d.Errf("places: missing provider name (google_legacy, google or file)")
+			}
+			provider := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "herd.places."+provider)
+			if err != nil {
+				return nil, err
+			}
+			app.PlacesRaw = caddyconfig.JSONModuleObject(unm, "provider", provider, nil)
+
+		default:
+			return nil, d.Errf("herd: unknown subdirective %q", directive)
+		}
+	}
+	if app.Name == "" {
+		return nil, d.Errf("herd: missing `name` subdirective")
+	}
+	for _, p := range app.Peers {
+		if p.Name == app.Name {
+			return nil, d.Errf("peer %s: a peer cannot have this server's own name", p.Name)
+		}
+	}
+	return httpcaddyfile.App{
+		Name:  "herd",
+		Value: caddyconfig.JSON(app, nil),
+	}, nil
+}

@@ -1,0 +1,125 @@
+package herdstore
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func rec(server, client, time string) Record {
+	return NewRecord(fmt.Sprintf("AT %s +0.000000001 %s +34.068930-118.445127 %s", server, client, time))
+}
+
+func TestNewRecord(t *testing.T) {
+	r := NewRecord("AT Farmar +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997")
+	if r.Client != "kiwi.cs.ucla.edu" || r.Time != "1520023934.918963997" {
+		t.Errorf("NewRecord = %+v", r)
+	}
+}
+
+func TestPutLastWriterWins(t *testing.T) {
+	tests := []struct {
+		name    string
+		first   Record
+		second  Record
+		changed bool
+		kept    Record
+	}{
+		{"later time wins", rec("A", "c", "10"), rec("A", "c", "11"), true, rec("A", "c", "11")},
+		{"earlier time loses", rec("A", "c", "11"), rec("A", "c", "10.999999999"), false, rec("A", "c", "11")},
+		{"times compare by value", rec("A", "c", "9.5"), rec("A", "c", "10"), true, rec("A", "c", "10")},
+		{"equal time, greater line wins", rec("A", "c", "10"), rec("B", "c", "10"), true, rec("B", "c", "10")},
+		{"equal time, smaller line loses", rec("B", "c", "10"), rec("A", "c", "10"), false, rec("B", "c", "10")},
+		{"equal value, other spelling is a tie-break", rec("A", "c", "10"), rec("A", "c", "10.0"), true, rec("A", "c", "10.0")},
+		{"same record changes nothing", rec("A", "c", "10"), rec("A", "c", "10"), false, rec("A", "c", "10")},
+		{"huge times", rec("A", "c", "99999999999999999999999"), rec("A", "c", "100000000000000000000000"), true, rec("A", "c", "100000000000000000000000")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New()
+			if !s.Put(tt.first) {
+				t.Fatal("first put did not change the table")
+			}
+			if got := s.Put(tt.second); got != tt.changed {
+				t.Errorf("second Put = %v, want %v", got, tt.changed)
+			}
+			got, ok := s.Get([]byte("c"))
+			if !ok || got != tt.kept {
+				t.Errorf("Get = %+v, %v, want %+v", got, ok, tt.kept)
+			}
+			if s.Len() != 1 {
+				t.Errorf("Len = %d, want 1", s.Len())
+			}
+		})
+	}
+}
+
+// TestConcurrentPutsConverge puts the same records from many goroutines in
+// different orders: whatever the interleaving, the newest record wins and
+// exactly one put per client reports the final value as new.
+func TestConcurrentPutsConverge(t *testing.T) {
+	const clients, versions, writers = 200, 50, 8
+	s := New()
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < clients*versions; i++ {
+				j := (i*7 + w*13) % (clients * versions)
+				client, version := j%clients, j/clients
+				s.Put(rec(fmt.Sprintf("S%d", w%2), fmt.Sprintf("c%d", client), fmt.Sprint(version)))
+				s.Get([]byte(fmt.Sprintf("c%d", client)))
+			}
+		}(w)
+	}
+	wg.Wait()
+	if s.Len() != clients {
+		t.Fatalf("Len = %d, want %d", s.Len(), clients)
+	}
+	seen := 0
+	s.Range(func(r Record) bool {
+		seen++
+		if want := rec("S1", r.Client, fmt.Sprint(versions-1)); r != want {
+			t.Errorf("record %+v, want %+v", r, want)
+		}
+		return true
+	})
+	if seen != clients {
+		t.Errorf("Range saw %d records, want %d", seen, clients)
+	}
+}
+
+func TestRangeStops(t *testing.T) {
+	s := New()
+	for i := 0; i < 10; i++ {
+		s.Put(rec("A", fmt.Sprint(i), "1"))
+	}
+	n := 0
+	s.Range(func(Record) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Errorf("Range called fn %d times after it returned false at 3", n)
+	}
+}
+
+func TestGetAllocatesNothing(t *testing.T) {
+	s := New()
+	s.Put(rec("A", "kiwi", "1"))
+	key := []byte("kiwi")
+	if allocs := testing.AllocsPerRun(100, func() { s.Get(key) }); allocs != 0 {
+		t.Errorf("Get allocates %v times, want 0", allocs)
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	s := New()
+	recs := make([]Record, 1<<16)
+	for i := range recs {
+		recs[i] = rec("A", fmt.Sprintf("client-%d", i), "1")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Put(recs[i&(len(recs)-1)])
+	}
+}

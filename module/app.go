@@ -1,0 +1,164 @@
+// Package module holds the herd's Caddy modules: the `herd` app, which owns
+// the client table and the links to peers, and the `layer4.handlers.herd`
+// connection handler, which speaks the line protocol to clients and peers.
+package module
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-herd/caddy-herd/places"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the herd server of this Caddy instance: its name, its peers and its
+// places provider. The client table and the peer links it owns survive config
+// reloads; a reload that changes the peers closes and dials only the links
+// that changed.
+type App struct {
+	// Name is this server's name in the herd, sent in every AT reply to
+	// IAMAT. Required; no whitespace.
+	Name string `json:"name,omitempty"`
+
+	// Peers are the servers this one floods its updates to, over one
+	// outbound TCP link each. Links are bidirectional in effect: list each
+	// pair on both sides.
+	Peers []Peer `json:"peers,omitempty"`
+
+	// Places is the provider that answers WHATSAT, chosen by its `provider`
+	// key: `google_legacy`, `google` or `file`. Without one, WHATSAT is
+	// answered `? <line>`.
+	PlacesRaw json.RawMessage `json:"places,omitempty" caddy:"namespace=herd.places inline_key=provider"`
+
+	places places.Provider
+	node   *node
+	logger *zap.Logger
+}
+
+// Peer is another server of the herd.
+type Peer struct {
+	// Name is the peer's herd name.
+	Name string `json:"name,omitempty"`
+
+	// Address is the peer's host:port, where its herd handler listens.
+	Address string `json:"address,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "herd",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision loads the places provider and takes a reference to the node that
+// holds the table. It dials nothing, so `caddy validate` stays offline.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.PlacesRaw != nil {
+		mod, err := ctx.LoadModule(a, "PlacesRaw")
+		if err != nil {
+			return fmt.Errorf("loading places provider: %w", err)
+		}
+		a.places = mod.(places.Provider)
+	}
+	n, err := loadNode()
+	if err != nil {
+		return fmt.Errorf("loading herd node: %w", err)
+	}
+	a.node = n
+	return nil
+}
+
+// Validate checks the name and the peers.
+func (a *App) Validate() error {
+	if err := ValidateName(a.Name); err != nil {
+		return fmt.Errorf("herd name: %w", err)
+	}
+	for i, p := range a.Peers {
+		if err := ValidatePeer(a.Name, a.Peers[:i], p); err != nil {
+			return fmt.Errorf("herd peer %q: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// Start applies this config to the node: name, provider, and peer links.
+func (a *App) Start() error {
+	a.node.configure(a.Name, a.Peers, a.places, a.logger)
+	a.logger.Info("herd server started", zap.String("name", a.Name), zap.Int("peers", len(a.Peers)), zap.Int("clients", a.node.store.Len()))
+	return nil
+}
+
+// Stop does nothing: on a reload the next config has already taken over the
+// node, and when Caddy stops the node closes in Cleanup.
+func (a *App) Stop() error { return nil }
+
+// Cleanup drops this config's reference to the node; the last one closes it.
+func (a *App) Cleanup() error {
+	if a.node == nil {
+		return nil
+	}
+	_, err := nodes.Delete(nodeKey)
+	return err
+}
+
+// ValidateName checks a server name: required, without whitespace.
+func ValidateName(name string) error {
+	if name == "" {
+		return errors.New("a name is required")
+	}
+	if strings.ContainsAny(name, " \t\r\n\f\v") {
+		return fmt.Errorf("%q contains whitespace", name)
+	}
+	return nil
+}
+
+// ValidatePeer checks a peer against this server's name and the peers listed
+// before it.
+func ValidatePeer(self string, earlier []Peer, p Peer) error {
+	if err := ValidateName(p.Name); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	if p.Name == self {
+		return errors.New("a peer cannot have this server's own name")
+	}
+	host, port, err := net.SplitHostPort(p.Address)
+	if err != nil {
+		return fmt.Errorf("address %q is not host:port: %w", p.Address, err)
+	}
+	if host == "" {
+		return fmt.Errorf("address %q has no host", p.Address)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("address %q: port must be a number from 1 to 65535", p.Address)
+	}
+	for _, e := range earlier {
+		if e.Name == p.Name {
+			return errors.New("listed twice")
+		}
+		if e.Address == p.Address {
+			return fmt.Errorf("address %s is already peer %s's", p.Address, e.Name)
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,231 @@
+package module
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/mholt/caddy-l4/layer4"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/protocol"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler defaults and limits.
+const (
+	defaultMaxLineBytes = 4096
+	minMaxLineBytes     = 64
+	defaultIdleTimeout  = 5 * time.Minute
+	// replyWriteTimeout bounds one write of replies: a client that stops
+	// reading for longer is dropped.
+	replyWriteTimeout = 30 * time.Second
+	// flushReplyBytes is how many reply bytes are collected before a write
+	// when more input is already buffered.
+	flushReplyBytes = 64 << 10
+)
+
+// connectionIDs numbers connections for the logs.
+var connectionIDs atomic.Uint64
+
+// Handler speaks the herd line protocol on a layer4 connection: IAMAT and
+// WHATSAT from clients, AT from peers. It needs the `herd` app. It is a
+// terminal handler.
+type Handler struct {
+	// MaxLineBytes is the longest line accepted, without its newline; a
+	// longer line ends the connection. Default: 4096.
+	MaxLineBytes int `json:"max_line_bytes,omitempty"`
+
+	// IdleTimeout ends a connection that sends nothing for this long.
+	// Default: 5m.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	node   *node
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "layer4.handlers.herd",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults and finds the herd app.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.MaxLineBytes == 0 {
+		h.MaxLineBytes = defaultMaxLineBytes
+	}
+	if h.IdleTimeout == 0 {
+		h.IdleTimeout = caddy.Duration(defaultIdleTimeout)
+	}
+	appIface, err := ctx.AppIfConfigured("herd")
+	if err != nil {
+		return fmt.Errorf("getting herd app (the herd handler needs a `herd` block in the global options): %w", err)
+	}
+	h.node = appIface.(*App).node
+	return nil
+}
+
+// Validate checks the limits.
+func (h *Handler) Validate() error {
+	if h.MaxLineBytes < minMaxLineBytes {
+		return fmt.Errorf("max_line_bytes %d: must be at least %d", h.MaxLineBytes, minMaxLineBytes)
+	}
+	if h.IdleTimeout < 0 {
+		return fmt.Errorf("idle_timeout %s: must not be negative", time.Duration(h.IdleTimeout))
+	}
+	return nil
+}
+
+// Handle serves one connection until the client closes it, idles out, sends
+// an oversized line, or the herd node closes. Replies are collected while
+// more input is buffered and written in one write each time the input runs
+// dry, so every reply goes out whole.
+func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
+	c := &session{
+		h:   h,
+		cx:  cx,
+		log: h.logger.With(zap.Uint64("conn", connectionIDs.Add(1)), zap.String("remote", cx.RemoteAddr().String())),
+	}
+	c.log.Debug("connection opened")
+	stop := context.AfterFunc(h.node.ctx, func() { cx.Close() })
+	defer stop()
+	reason := c.serve()
+	c.log.Debug("connection closed", zap.String("reason", reason))
+	return nil
+}
+
+// session is one connection's state; only its own goroutine touches it.
+type session struct {
+	h      *Handler
+	cx     *layer4.Connection
+	log    *zap.Logger
+	out    []byte
+	fields [][]byte
+	line   []byte
+}
+
+// serve runs the read loop and says why it ended.
+func (c *session) serve() string {
+	r := bufio.NewReaderSize(c.cx, c.h.MaxLineBytes+1)
+	idle := time.Duration(c.h.IdleTimeout)
+	for {
+		if r.Buffered() == 0 {
+			if !c.flush() {
+				return "write failed"
+			}
+			if idle > 0 {
+				c.cx.SetReadDeadline(time.Now().Add(idle))
+			}
+		}
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			c.log.Warn("line too long; closing connection", zap.Int("max_line_bytes", c.h.MaxLineBytes))
+			c.flush()
+			return "line too long"
+		}
+		if len(line) > 0 {
+			c.handleLine(line)
+			if len(c.out) >= flushReplyBytes && !c.flush() {
+				return "write failed"
+			}
+		}
+		if err != nil {
+			c.flush()
+			var netErr net.Error
+			switch {
+			case errors.Is(err, io.EOF):
+				return "client closed"
+			case errors.As(err, &netErr) && netErr.Timeout():
+				return "idle timeout"
+			case errors.Is(err, net.ErrClosed):
+				return "server closing"
+			}
+			return err.Error()
+		}
+	}
+}
+
+// flush writes the collected replies in one write and reports success.
+func (c *session) flush() bool {
+	if len(c.out) == 0 {
+		return true
+	}
+	c.cx.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	_, err := c.cx.Write(c.out)
+	c.out = c.out[:0]
+	if err != nil {
+		c.log.Debug("writing replies", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// handleLine answers one message.
+func (c *session) handleLine(raw []byte) {
+	msg := protocol.TrimSpace(raw)
+	if len(msg) == 0 {
+		return
+	}
+	if ce := c.log.Check(zapcore.DebugLevel, "received"); ce != nil {
+		ce.Write(zap.ByteString("line", msg))
+	}
+	c.fields = protocol.Fields(c.fields, msg)
+	start := len(c.out)
+	switch protocol.Classify(c.fields) {
+	case protocol.IAMAT:
+		c.iamat()
+	case protocol.AT:
+		c.at()
+	case protocol.WHATSAT:
+		c.whatsat(msg)
+	default:
+		c.out = protocol.AppendInvalidReply(c.out, msg)
+	}
+	if len(c.out) > start {
+		if ce := c.log.Check(zapcore.DebugLevel, "sent"); ce != nil {
+			ce.Write(zap.ByteString("reply", c.out[start:]))
+		}
+	}
+}
+
+func (c *session) iamat() {
+	start := len(c.out)
+	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), time.Now().UnixNano(), c.fields)
+	r := herdstore.NewRecord(string(c.out[start:]))
+	c.out = append(c.out, '\n')
+	if !c.h.node.apply(r) {
+		c.log.Debug("kept a newer record", zap.String("client", r.Client))
+	}
+}
+
+func (c *session) at() {
+	c.line = protocol.AppendATLine(c.line[:0], c.fields)
+	r := herdstore.NewRecord(string(c.line))
+	if c.h.node.apply(r) {
+		if ce := c.log.Check(zapcore.DebugLevel, "applied flood"); ce != nil {
+			ce.Write(zap.String("client", r.Client))
+		}
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner  = (*Handler)(nil)
+	_ caddy.Validator    = (*Handler)(nil)
+	_ layer4.NextHandler = (*Handler)(nil)
+)

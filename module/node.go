@@ -1,0 +1,128 @@
+package module
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/peering"
+	"github.com/caddy-herd/caddy-herd/places"
+)
+
+// nodes holds the one node of this process across config reloads: each
+// loaded config's herd app takes a reference in Provision and drops it in
+// Cleanup, so a reload keeps the table, the links and the open connections,
+// and the node ends only when no config has a herd app any more.
+var nodes = caddy.NewUsagePool()
+
+// nodeKey is the node's key in nodes: a process runs one herd server.
+const nodeKey = "herd"
+
+// node is the state that outlives a config: the client table, the links to
+// peers, and what the current config says about this server.
+type node struct {
+	store *herdstore.Store
+
+	name   atomic.Pointer[string]
+	places atomic.Pointer[placesProvider]
+	logger atomic.Pointer[zap.Logger]
+
+	mu    sync.Mutex // serializes configure and Destruct
+	links atomic.Pointer[[]*peering.Link]
+
+	// ctx ends when the node is destructed; open connections close then.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+type placesProvider struct{ places.Provider }
+
+func loadNode() (*node, error) {
+	v, _, err := nodes.LoadOrNew(nodeKey, func() (caddy.Destructor, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
+		n.links.Store(new([]*peering.Link))
+		n.logger.Store(zap.NewNop())
+		return n, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*node), nil
+}
+
+// configure applies a started config: its name and provider, and its peers.
+// A peer whose name and address are unchanged keeps its link; a removed or
+// changed one is closed; a new one is dialled.
+func (n *node) configure(name string, peers []Peer, provider places.Provider, logger *zap.Logger) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.name.Store(&name)
+	if provider != nil {
+		n.places.Store(&placesProvider{provider})
+	} else {
+		n.places.Store(nil)
+	}
+	n.logger.Store(logger)
+	peerLogger := logger.Named("peer")
+
+	current := make(map[Peer]*peering.Link)
+	for _, l := range *n.links.Load() {
+		current[Peer{Name: l.Name(), Address: l.Address()}] = l
+	}
+	next := make([]*peering.Link, 0, len(peers))
+	for _, p := range peers {
+		if l, ok := current[p]; ok {
+			delete(current, p)
+			l.SetLogger(peerLogger)
+			next = append(next, l)
+			continue
+		}
+		l := peering.NewLink(p.Name, p.Address, n.store, peerLogger)
+		l.Start()
+		next = append(next, l)
+	}
+	n.links.Store(&next)
+	for _, l := range current {
+		l.Close()
+	}
+}
+
+// apply stores r and, if it is newer than what the table held, floods it to
+// every peer. It reports whether the table changed.
+func (n *node) apply(r herdstore.Record) bool {
+	if !n.store.Put(r) {
+		return false
+	}
+	for _, l := range *n.links.Load() {
+		l.Send(r)
+	}
+	return true
+}
+
+// provider returns the configured places provider, or nil.
+func (n *node) provider() places.Provider {
+	if p := n.places.Load(); p != nil {
+		return p.Provider
+	}
+	return nil
+}
+
+// Destruct closes every link and every open connection. It runs when the last
+// config using the node is cleaned up.
+func (n *node) Destruct() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cancel()
+	for _, l := range *n.links.Load() {
+		l.Close()
+	}
+	n.links.Store(new([]*peering.Link))
+	return nil
+}
+
+var _ caddy.Destructor = (*node)(nil)

@@ -1,0 +1,215 @@
+package peering
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-herd/caddy-herd/herdstore"
+)
+
+// Link limits.
+const (
+	// dialTimeout bounds one connection attempt.
+	dialTimeout = 3 * time.Second
+	// writeTimeout bounds one batch write: a peer that stops reading for
+	// longer is dropped and redialled, and its catch-up is sent afresh.
+	writeTimeout = 10 * time.Second
+	// stableAfter is how long a link must stay up before a later drop is
+	// redialled from the shortest backoff again; a peer that accepts and drops
+	// at once is redialled ever more slowly.
+	stableAfter = 5 * time.Second
+	// batchRecords is the most records written in one batch.
+	batchRecords = 1024
+	// writeBufferBytes is the size of a link's write buffer.
+	writeBufferBytes = 64 << 10
+)
+
+// Table is what a link catches its peer up from.
+type Table interface {
+	Range(fn func(herdstore.Record) bool)
+}
+
+// Link is the outbound connection to one peer.
+type Link struct {
+	name    string
+	address string
+	table   Table
+	queue   *Queue
+	logger  atomic.Pointer[zap.Logger]
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// NewLink returns a link to the peer name at address that catches up from
+// table. It does nothing until Start.
+func NewLink(name, address string, table Table, logger *zap.Logger) *Link {
+	l := &Link{name: name, address: address, table: table, queue: NewQueue(), done: make(chan struct{})}
+	l.SetLogger(logger)
+	return l
+}
+
+// Name returns the peer's name.
+func (l *Link) Name() string { return l.name }
+
+// Address returns the peer's address.
+func (l *Link) Address() string { return l.address }
+
+// SetLogger replaces the logger, for a config reload that changes logging.
+func (l *Link) SetLogger(logger *zap.Logger) {
+	l.logger.Store(logger.With(zap.String("peer", l.name), zap.String("address", l.address)))
+}
+
+// Start dials the peer in the background and keeps the link up until Close.
+func (l *Link) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go l.run(ctx)
+}
+
+// Close ends the link and waits for its goroutines to finish.
+func (l *Link) Close() {
+	if l.cancel == nil {
+		return
+	}
+	l.cancel()
+	<-l.done
+}
+
+// Send queues a record for the peer. It never blocks.
+func (l *Link) Send(r herdstore.Record) { l.queue.Push(r) }
+
+// Pending returns the number of records waiting to be sent.
+func (l *Link) Pending() int { return l.queue.Len() }
+
+func (l *Link) run(ctx context.Context) {
+	defer close(l.done)
+	dialer := net.Dialer{Timeout: dialTimeout}
+	attempt := 0
+	for {
+		conn, err := dialer.DialContext(ctx, "tcp", l.address)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			delay := backoff(attempt)
+			attempt++
+			l.logger.Load().Warn("peer dial failed", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
+			if !sleep(ctx, delay) {
+				return
+			}
+			continue
+		}
+		up := time.Now()
+		l.logger.Load().Info("peer link up", zap.String("local", conn.LocalAddr().String()))
+		err = l.serve(ctx, conn)
+		l.queue.Clear() // the next catch-up sends the whole table again
+		if ctx.Err() != nil {
+			l.logger.Load().Info("peer link closed")
+			return
+		}
+		if time.Since(up) >= stableAfter {
+			attempt = 0
+		}
+		delay := backoff(attempt)
+		attempt++
+		l.logger.Load().Warn("peer link down", zap.Error(err), zap.Duration("up_for", time.Since(up)), zap.Duration("retry_in", delay))
+		if !sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// serve catches the peer up and streams updates until the connection fails
+// or ctx ends.
+func (l *Link) serve(ctx context.Context, conn net.Conn) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		cancel(l.readReplies(conn))
+	}()
+	defer func() {
+		conn.Close()
+		<-readerDone
+	}()
+
+	caughtUp := 0
+	l.table.Range(func(r herdstore.Record) bool {
+		l.queue.Push(r)
+		caughtUp++
+		return ctx.Err() == nil
+	})
+	l.logger.Load().Info("peer catch-up queued", zap.Int("records", caughtUp))
+
+	w := bufio.NewWriterSize(conn, writeBufferBytes)
+	batch := make([]herdstore.Record, 0, batchRecords)
+	for {
+		batch = l.queue.Take(batch[:0], batchRecords)
+		if len(batch) == 0 {
+			select {
+			case <-l.queue.Ready():
+				continue
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+			return err
+		}
+		for _, r := range batch {
+			w.WriteString(r.Line)
+			w.WriteByte('\n')
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
+			ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line))
+		}
+	}
+}
+
+// errPeerClosed is the cause of a link that the peer closed.
+var errPeerClosed = errors.New("peer closed the connection")
+
+// readReplies reads what the peer sends back on the link. A valid AT gets no
+// reply, so anything read is a peer's complaint about a line, worth a log.
+func (l *Link) readReplies(conn net.Conn) error {
+	r := bufio.NewReaderSize(conn, 4096)
+	for {
+		line, err := r.ReadSlice('\n')
+		if len(line) > 0 {
+			l.logger.Load().Warn("peer answered", zap.ByteString("reply", line))
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, net.ErrClosed):
+			return err
+		default:
+			if errors.Is(err, io.EOF) {
+				return errPeerClosed
+			}
+			return err
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

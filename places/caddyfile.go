@@ -1,0 +1,39 @@
+package places
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// oneArg returns the single argument of the subdirective at d's cursor.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	name := d.Val()
+	if !d.NextArg() {
+		return "", d.Errf("%s: expected one argument", name)
+	}
+	val := d.Val()
+	if val == "{" {
+		return "", d.Errf("%s: expected one argument, not a block", name)
+	}
+	if d.NextArg() {
+		return "", d.Errf("%s: expected one argument, got extra %q", name, d.Val())
+	}
+	return val, nil
+}
+
+// parseTimeout parses the argument of the timeout subdirective at d's
+// cursor, a positive duration such as 5s or 1m30s.
+func parseTimeout(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	val, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(val)
+	if err != nil {
+		return 0, d.Errf("timeout: invalid duration %q: %w", val, err)
+	}
+	if dur <= 0 {
+		return 0, d.Errf("timeout: must be positive, got %q", val)
+	}
+	return caddy.Duration(dur), nil
+}
