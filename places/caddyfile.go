@@ -12,9 +12,6 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 		return "", d.Errf("%s: expected one argument", name)
 	}
 	val := d.Val()
-	if val == "{" {
-		return "", d.Errf("%s: expected one argument, not a block", name)
-	}
 	if d.NextArg() {
 		return "", d.Errf("%s: expected one argument, got extra %q", name, d.Val())
 	}

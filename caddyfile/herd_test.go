@@ -1,0 +1,119 @@
+package caddyfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/logging"
+	_ "github.com/mholt/caddy-l4"
+
+	_ "github.com/caddy-herd/caddy-herd/places"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden JSON files")
+
+func adapt(t *testing.T, filename, body string) ([]byte, error) {
+	t.Helper()
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	out, _, err := adapter.Adapt([]byte(body), map[string]any{"filename": filename})
+	return out, err
+}
+
+// TestGoldenAdapt adapts every shipped Caddyfile and compares the JSON with
+// testdata/<name>.json (go test -update rewrites them).
+func TestGoldenAdapt(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.caddyfile")
+	files = append(files, "../Caddyfile.example")
+	if len(files) < 6 {
+		t.Fatalf("found only %v", files)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".caddyfile")
+		t.Run(name, func(t *testing.T) {
+			body, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := adapt(t, "Caddyfile", string(body))
+			if err != nil {
+				t.Fatalf("adapting %s: %v", file, err)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			golden := filepath.Join("testdata", name+".json")
+			if *update {
+				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("reading golden file (run go test -update once): %v", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Errorf("%s adapts to\n%s\nwant (%s)\n%s", file, pretty.Bytes(), golden, want)
+			}
+		})
+	}
+}
+
+func TestAdaptErrorsNameDirectiveAndLine(t *testing.T) {
+	tests := []struct {
+		name, body, line, message string
+	}{
+		{"missing name", "{\n\therd {\n\t\tpeer A 127.0.0.1:1\n\t}\n}", "at Caddyfile:", "herd: missing `name` subdirective"},
+		{"name twice", "{\n\therd {\n\t\tname A\n\t\tname B\n\t}\n}", "at Caddyfile:4", "name: already set"},
+		{"name with extra args", "{\n\therd {\n\t\tname A B\n\t}\n}", "at Caddyfile:3", "name:"},
+		{"peer missing address", "{\n\therd {\n\t\tname A\n\t\tpeer B\n\t}\n}", "at Caddyfile:4", "peer:"},
+		{"peer bad address", "{\n\therd {\n\t\tname A\n\t\tpeer B 127.0.0.1\n\t}\n}", "at Caddyfile:4", "peer B: address"},
+		{"peer bad port", "{\n\therd {\n\t\tname A\n\t\tpeer B 127.0.0.1:99999\n\t}\n}", "at Caddyfile:4", "peer B: address"},
+		{"duplicate peer name", "{\n\therd {\n\t\tname A\n\t\tpeer B 127.0.0.1:1\n\t\tpeer B 127.0.0.1:2\n\t}\n}", "at Caddyfile:5", "peer B: listed twice"},
+		{"duplicate peer address", "{\n\therd {\n\t\tname A\n\t\tpeer B 127.0.0.1:1\n\t\tpeer C 127.0.0.1:1\n\t}\n}", "at Caddyfile:5", "peer C: address 127.0.0.1:1 is already peer B's"},
+		{"peer named like self", "{\n\therd {\n\t\tname A\n\t\tpeer A 127.0.0.1:1\n\t}\n}", "at Caddyfile:4", "peer A: a peer cannot have this server's own name"},
+		{"peer named like self, name after", "{\n\therd {\n\t\tpeer A 127.0.0.1:1\n\t\tname A\n\t}\n}", "at Caddyfile:", "peer A: a peer cannot have this server's own name"},
+		{"unknown subdirective", "{\n\therd {\n\t\tname A\n\t\tfrobnicate\n\t}\n}", "at Caddyfile:4", "herd: unknown subdirective \"frobnicate\""},
+		{"unknown provider", "{\n\therd {\n\t\tname A\n\t\tplaces bing\n\t}\n}", "at Caddyfile:4", "herd.places.bing"},
+		{"places without provider", "{\n\therd {\n\t\tname A\n\t\tplaces\n\t}\n}", "at Caddyfile:4", "places: missing provider"},
+		{"two providers", "{\n\therd {\n\t\tname A\n\t\tplaces file a.json\n\t\tplaces file b.json\n\t}\n}", "at Caddyfile:5", "places: a provider is already configured"},
+		{"handler bad max_line_bytes", "{\n\therd {\n\t\tname A\n\t}\n\tlayer4 {\n\t\t:1 {\n\t\t\troute {\n\t\t\t\therd {\n\t\t\t\t\tmax_line_bytes lots\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}", "at Caddyfile:9", "max_line_bytes"},
+		{"handler bad idle_timeout", "{\n\therd {\n\t\tname A\n\t}\n\tlayer4 {\n\t\t:1 {\n\t\t\troute {\n\t\t\t\therd {\n\t\t\t\t\tidle_timeout soon\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}", "at Caddyfile:9", "idle_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := adapt(t, "Caddyfile", tt.body)
+			if err == nil || !strings.Contains(err.Error(), tt.line) || !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("error %v, want one containing %q and %q", err, tt.message, tt.line)
+			}
+		})
+	}
+}
+
+func TestTwoHerdBlocksMerge(t *testing.T) {
+	out, err := adapt(t, "Caddyfile", "{\n\therd {\n\t\tname A\n\t\tpeer B 127.0.0.1:1\n\t}\n\therd {\n\t\tpeer C 127.0.0.1:2\n\t}\n}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Apps struct {
+			Herd struct {
+				Name  string
+				Peers []struct{ Name, Address string }
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Apps.Herd.Name != "A" || len(cfg.Apps.Herd.Peers) != 2 {
+		t.Errorf("merged config %s", out)
+	}
+}

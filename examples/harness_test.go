@@ -1,0 +1,363 @@
+package examples
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-herd/caddy-herd/internal/fakeplaces"
+)
+
+// The example herd, in the port order of its Caddyfiles (12000 + index).
+var serverNames = []string{"Farmar", "Gasol", "Hill", "Meeks", "Young"}
+
+const (
+	farmar = iota
+	gasol
+	hill
+	meeks
+	young
+)
+
+// waitTimeout bounds every wait for the herd to reach a state.
+const waitTimeout = 20 * time.Second
+
+var caddyBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "herd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	caddyBinary = filepath.Join(dir, "caddy")
+	args := []string{"build", "-o", caddyBinary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/caddy")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building caddy with the herd plugin:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is one running Caddy process of a test herd.
+type server struct {
+	name      string
+	port      int
+	adminPort int
+	config    string // the Caddyfile it runs
+	output    string // its stdout and stderr
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+func (s *server) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
+// herd is a five-server herd built from the example Caddyfiles, on free
+// ports, with every server's places provider pointed at a fake Google.
+type herd struct {
+	t       *testing.T
+	dir     string
+	servers []*server
+	places  *fakeplaces.Server
+}
+
+// providerFor picks a different provider per server, so that a herd test
+// covers all three: Google's legacy API, Google's new API and the file.
+func providerFor(name, endpoint string) string {
+	switch name {
+	case "Gasol", "Young":
+		return fmt.Sprintf("places google {\n\t\t\tapi_key %s\n\t\t\tendpoint %s\n\t\t}", fakeplaces.APIKey, endpoint)
+	case "Meeks":
+		abs, _ := filepath.Abs("places.json")
+		return "places file " + abs
+	}
+	return fmt.Sprintf("places google_legacy {\n\t\t\tapi_key {env.HERD_TEST_PLACES_KEY}\n\t\t\tendpoint %s\n\t\t}", endpoint)
+}
+
+func startHerd(t *testing.T) *herd {
+	t.Helper()
+	h := &herd{t: t, dir: t.TempDir(), places: fakeplaces.Start(t)}
+	ports := freePorts(t, 2*len(serverNames))
+	address := regexp.MustCompile(`127\.0\.0\.1:(1200|210)([0-4])\b`)
+	for i, name := range serverNames {
+		example, err := os.ReadFile(name + ".caddyfile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		config := address.ReplaceAllStringFunc(string(example), func(m string) string {
+			sub := address.FindStringSubmatch(m)
+			j := int(sub[2][0] - '0')
+			if sub[1] == "210" {
+				j += len(serverNames)
+			}
+			return fmt.Sprintf("127.0.0.1:%d", ports[j])
+		})
+		config = strings.ReplaceAll(config, "output file logs/", "output file "+h.dir+"/")
+		config = strings.ReplaceAll(config, "places file places.json", providerFor(name, h.places.URL))
+		s := &server{
+			name:      name,
+			port:      ports[i],
+			adminPort: ports[i+len(serverNames)],
+			config:    filepath.Join(h.dir, name+".caddyfile"),
+			output:    filepath.Join(h.dir, name+".out"),
+		}
+		if err := os.WriteFile(s.config, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h.servers = append(h.servers, s)
+	}
+	t.Cleanup(h.stop)
+	for _, s := range h.servers {
+		h.start(s)
+	}
+	return h
+}
+
+func (h *herd) start(s *server) {
+	h.t.Helper()
+	out, err := os.OpenFile(s.output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer out.Close()
+	s.cmd = exec.Command(caddyBinary, "run", "--adapter", "caddyfile", "--config", s.config)
+	s.cmd.Dir = h.dir
+	s.cmd.Env = append(os.Environ(), "HERD_TEST_PLACES_KEY="+fakeplaces.APIKey, "HOME="+h.dir, "XDG_CONFIG_HOME="+h.dir, "XDG_DATA_HOME="+h.dir)
+	s.cmd.Stdout, s.cmd.Stderr = out, out
+	if err := s.cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	s.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		cmd.Wait()
+		close(exited)
+	}(s.cmd, s.exited)
+	h.waitUntil(s.name+" listens", func() bool {
+		select {
+		case <-s.exited:
+			h.t.Fatalf("%s exited at start:\n%s", s.name, tail(s.output))
+		default:
+		}
+		c, err := net.DialTimeout("tcp", s.addr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// kill ends a server at once, as `kill -9` does.
+func (h *herd) kill(s *server) {
+	h.t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		h.t.Fatal(err)
+	}
+	<-s.exited
+}
+
+func (h *herd) stop() {
+	for _, s := range h.servers {
+		if s.cmd == nil {
+			continue
+		}
+		select {
+		case <-s.exited:
+			continue
+		default:
+		}
+		s.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			h.t.Errorf("%s did not stop on SIGINT", s.name)
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	for _, s := range h.servers {
+		data, _ := os.ReadFile(s.output)
+		if bytes.Contains(data, []byte("DATA RACE")) || bytes.Contains(data, []byte("panic:")) {
+			h.t.Errorf("%s reported a data race or panic:\n%s", s.name, data)
+		} else if h.t.Failed() {
+			h.t.Logf("%s output (end):\n%s", s.name, tail(s.output))
+			h.t.Logf("%s herd log (end):\n%s", s.name, tail(filepath.Join(h.dir, s.name+".log")))
+		}
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after waitTimeout.
+func (h *herd) waitUntil(what string, cond func() bool) time.Duration {
+	h.t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > waitTimeout {
+			h.t.Fatalf("timed out after %v waiting until %s", waitTimeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// stored returns the AT line that server s holds for client, or "" if none:
+// the first line of a WHATSAT reply.
+func (h *herd) stored(s *server, clientID string) string {
+	h.t.Helper()
+	c := dial(h.t, s)
+	defer c.close()
+	at, _ := c.whatsat(clientID, "1", "0")
+	return at
+}
+
+// waitStored waits until every listed server holds want for client.
+func (h *herd) waitStored(clientID, want string, servers ...*server) {
+	h.t.Helper()
+	for _, s := range servers {
+		h.waitUntil(fmt.Sprintf("%s holds %q", s.name, want), func() bool {
+			return h.stored(s, clientID) == want
+		})
+	}
+}
+
+// reload posts a new Caddyfile to a server's admin API.
+func (h *herd) reload(s *server, caddyfile string) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", s.adminPort), strings.NewReader(caddyfile))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/caddyfile")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("reloading %s: %s: %s", s.name, resp.Status, body)
+	}
+}
+
+// client is one TCP connection to a server.
+type client struct {
+	t    *testing.T
+	conn *net.TCPConn
+	r    *bufio.Reader
+}
+
+func dial(t *testing.T, s *server) *client {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", s.addr(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("dialing %s: %v", s.name, err)
+	}
+	return &client{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn)}
+}
+
+func (c *client) close() { c.conn.Close() }
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	if _, err := c.conn.Write([]byte(s)); err != nil {
+		c.t.Fatalf("sending %q: %v", s, err)
+	}
+}
+
+// line reads one reply line, without its newline.
+func (c *client) line() string {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("reading a reply: %v (got %q)", err, l)
+	}
+	return strings.TrimSuffix(l, "\n")
+}
+
+// whatsatReply reads the rest of a WHATSAT reply whose first line is at:
+// the JSON up to the blank line that ends it.
+func (c *client) whatsatReply(at string) string {
+	c.t.Helper()
+	if strings.HasPrefix(at, "? ") {
+		return ""
+	}
+	var doc strings.Builder
+	for {
+		l := c.line()
+		if l == "" {
+			return doc.String()
+		}
+		doc.WriteString(l)
+		doc.WriteByte('\n')
+	}
+}
+
+// whatsat asks for places and returns the AT line ("" for a `?` reply) and
+// the JSON.
+func (c *client) whatsat(clientID, radius, bound string) (string, string) {
+	c.t.Helper()
+	c.send(fmt.Sprintf("WHATSAT %s %s %s\n", clientID, radius, bound))
+	at := c.line()
+	if strings.HasPrefix(at, "? ") {
+		return "", ""
+	}
+	return at, c.whatsatReply(at)
+}
+
+// iamat reports a location and returns the AT reply.
+func (c *client) iamat(clientID, location, clientTime string) string {
+	c.t.Helper()
+	c.send(fmt.Sprintf("IAMAT %s %s %s\n", clientID, location, clientTime))
+	return c.line()
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var listeners []net.Listener
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	return ports
+}
+
+func tail(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(data) > 4000 {
+		data = data[len(data)-4000:]
+	}
+	return string(data)
+}
+
+// now returns the current time as a client would send it.
+func now() string {
+	t := time.Now()
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}

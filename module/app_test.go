@@ -1,0 +1,49 @@
+package module
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAppValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		app  App
+		want string // "" for valid
+	}{
+		{"valid", App{Name: "A", Peers: []Peer{{"B", "127.0.0.1:1"}, {"C", "peer.example:12000"}}}, ""},
+		{"no peers", App{Name: "A"}, ""},
+		{"missing name", App{}, "herd name: a name is required"},
+		{"name with space", App{Name: "A B"}, "contains whitespace"},
+		{"peer without name", App{Name: "A", Peers: []Peer{{"", "127.0.0.1:1"}}}, "name: a name is required"},
+		{"peer like self", App{Name: "A", Peers: []Peer{{"A", "127.0.0.1:1"}}}, "own name"},
+		{"duplicate name", App{Name: "A", Peers: []Peer{{"B", "127.0.0.1:1"}, {"B", "127.0.0.1:2"}}}, "listed twice"},
+		{"duplicate address", App{Name: "A", Peers: []Peer{{"B", "127.0.0.1:1"}, {"C", "127.0.0.1:1"}}}, "already peer B's"},
+		{"no port", App{Name: "A", Peers: []Peer{{"B", "127.0.0.1"}}}, "not host:port"},
+		{"no host", App{Name: "A", Peers: []Peer{{"B", ":12000"}}}, "has no host"},
+		{"port zero", App{Name: "A", Peers: []Peer{{"B", "h:0"}}}, "port must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.app.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHandlerValidate(t *testing.T) {
+	if err := (&Handler{MaxLineBytes: 10}).Validate(); err == nil || !strings.Contains(err.Error(), "max_line_bytes") {
+		t.Errorf("a tiny max_line_bytes: %v", err)
+	}
+	if err := (&Handler{MaxLineBytes: 4096}).Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}

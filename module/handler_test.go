@@ -1,0 +1,152 @@
+package module
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/mholt/caddy-l4/layer4"
+	"go.uber.org/zap"
+
+	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/peering"
+	"github.com/caddy-herd/caddy-herd/places"
+)
+
+// stubPlaces answers every query with the same document, or an error.
+type stubPlaces struct {
+	body string
+	err  error
+	got  chan places.Query
+}
+
+func (p *stubPlaces) Nearby(_ context.Context, q places.Query) ([]byte, error) {
+	if p.got != nil {
+		p.got <- q
+	}
+	return []byte(p.body), p.err
+}
+
+func newTestNode(t *testing.T, provider places.Provider) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
+	n.links.Store(new([]*peering.Link))
+	n.logger.Store(zap.NewNop())
+	n.configure("Test", nil, provider, zap.NewNop())
+	t.Cleanup(func() { n.Destruct() })
+	return n
+}
+
+// serveOne runs the handler on one end of a pipe and returns the other end
+// and a channel closed when Handle returns.
+func serveOne(t *testing.T, h *Handler) (net.Conn, <-chan struct{}) {
+	t.Helper()
+	server, client := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer server.Close()
+		h.Handle(layer4.WrapConnection(server, nil, zap.NewNop()), nil)
+	}()
+	t.Cleanup(func() {
+		client.Close()
+		<-done
+	})
+	return client, done
+}
+
+func testHandler(n *node) *Handler {
+	return &Handler{MaxLineBytes: 128, IdleTimeout: caddy.Duration(time.Minute), node: n, logger: zap.NewNop()}
+}
+
+func TestHandlerAnswersInOrder(t *testing.T) {
+	provider := &stubPlaces{body: `{"results":[{"n":1},{"n":2}],"status":"OK"}`, got: make(chan places.Query, 4)}
+	n := newTestNode(t, provider)
+	conn, _ := serveOne(t, testHandler(n))
+	go io.WriteString(conn, "IAMAT kiwi +34.068930-118.445127 1520023934.918963997\n\nWHATSAT kiwi 2.5 1\nAT Other +0.5 peer +1+1 7\nWHATSAT peer 1 0\nbad\n")
+	r := bufio.NewReader(conn)
+	read := func() string {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading: %v", err)
+		}
+		return l
+	}
+	at := read()
+	if !strings.HasPrefix(at, "AT Test ") || !strings.HasSuffix(at, " kiwi +34.068930-118.445127 1520023934.918963997\n") {
+		t.Fatalf("IAMAT reply %q", at)
+	}
+	want := []string{at, "{\"results\":[{\"n\":1}],\"status\":\"OK\"}\n", "\n",
+		"AT Other +0.5 peer +1+1 7\n", "{\"results\":[],\"status\":\"OK\"}\n", "\n", "? bad\n"}
+	for i, w := range want {
+		if got := read(); got != w {
+			t.Errorf("reply line %d: %q, want %q", i, got, w)
+		}
+	}
+	q := <-provider.got
+	if q.Latitude != 34.06893 || q.Longitude != -118.445127 || q.RadiusMeters != 2500 || q.MaxResults != 1 {
+		t.Errorf("provider asked %+v", q)
+	}
+}
+
+func TestHandlerProviderErrorIsInvalid(t *testing.T) {
+	n := newTestNode(t, &stubPlaces{err: errors.New("down")})
+	n.store.Put(herdstore.NewRecord("AT A +0.1 kiwi +1+1 1"))
+	conn, _ := serveOne(t, testHandler(n))
+	go io.WriteString(conn, "WHATSAT kiwi 10 5\n")
+	r := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, _ := r.ReadString('\n'); got != "? WHATSAT kiwi 10 5\n" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestHandlerClosesOnLongLine(t *testing.T) {
+	n := newTestNode(t, nil)
+	conn, done := serveOne(t, testHandler(n))
+	go conn.Write([]byte("IAMAT k +1+1 1\n" + strings.Repeat("x", 200)))
+	r := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "AT Test ") {
+		t.Errorf("reply before the long line: %q", got)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection stayed open after a line over max_line_bytes")
+	}
+	if _, ok := n.store.Get([]byte("k")); !ok {
+		t.Error("the record sent before the long line was lost")
+	}
+}
+
+func TestHandlerIdleTimeout(t *testing.T) {
+	n := newTestNode(t, nil)
+	h := testHandler(n)
+	h.IdleTimeout = caddy.Duration(50 * time.Millisecond)
+	_, done := serveOne(t, h)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an idle connection was not closed")
+	}
+}
+
+func TestHandlerEndsWhenNodeCloses(t *testing.T) {
+	n := newTestNode(t, nil)
+	_, done := serveOne(t, testHandler(n))
+	n.Destruct()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an open connection survived the node")
+	}
+}

@@ -1,0 +1,153 @@
+package peering
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"sort"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-herd/caddy-herd/herdstore"
+)
+
+func record(client, time string) herdstore.Record {
+	return herdstore.NewRecord(fmt.Sprintf("AT S +0.000000001 %s +1+1 %s", client, time))
+}
+
+func TestQueueKeepsOnePendingRecordPerClient(t *testing.T) {
+	q := NewQueue()
+	q.Push(record("a", "1"))
+	q.Push(record("b", "1"))
+	q.Push(record("a", "3"))
+	q.Push(record("a", "2")) // older than the pending one: ignored
+	if q.Len() != 2 {
+		t.Fatalf("Len = %d, want 2", q.Len())
+	}
+	got := q.Take(nil, 1)
+	if len(got) != 1 || got[0] != record("a", "3") {
+		t.Errorf("first Take = %v, want a's newest record first", got)
+	}
+	got = q.Take(nil, 10)
+	if len(got) != 1 || got[0] != record("b", "1") {
+		t.Errorf("second Take = %v", got)
+	}
+	if q.Len() != 0 || len(q.Take(nil, 10)) != 0 {
+		t.Error("queue not empty after taking everything")
+	}
+}
+
+func TestBackoffGrowsWithJitterToTheCap(t *testing.T) {
+	for attempt := 0; attempt < 40; attempt++ {
+		full := maxBackoff
+		if attempt < 16 {
+			full = min(minBackoff<<attempt, maxBackoff)
+		}
+		for i := 0; i < 20; i++ {
+			if d := backoff(attempt); d < full/2 || d > full {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", attempt, d, full/2, full)
+			}
+		}
+	}
+}
+
+// peer accepts links and hands over each connection's lines.
+type peer struct {
+	ln    net.Listener
+	conns chan *bufio.Scanner
+	raw   chan net.Conn
+}
+
+func listenPeer(t *testing.T) *peer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{ln: ln, conns: make(chan *bufio.Scanner, 4), raw: make(chan net.Conn, 4)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.raw <- c
+			p.conns <- bufio.NewScanner(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return p
+}
+
+func (p *peer) next(t *testing.T) (*bufio.Scanner, net.Conn) {
+	t.Helper()
+	select {
+	case s := <-p.conns:
+		return s, <-p.raw
+	case <-time.After(10 * time.Second):
+		t.Fatal("the link did not connect")
+		return nil, nil
+	}
+}
+
+func readLines(t *testing.T, s *bufio.Scanner, conn net.Conn, n int) []string {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var lines []string
+	for len(lines) < n && s.Scan() {
+		lines = append(lines, s.Text())
+	}
+	if len(lines) < n {
+		t.Fatalf("read %d lines, want %d (%v)", len(lines), n, s.Err())
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+func TestLinkCatchesUpThenStreamsAndRedials(t *testing.T) {
+	store := herdstore.New()
+	store.Put(record("a", "1"))
+	store.Put(record("b", "1"))
+	p := listenPeer(t)
+	l := NewLink("P", p.ln.Addr().String(), store, zap.NewNop())
+	l.Start()
+	defer l.Close()
+
+	s, conn := p.next(t)
+	if got := readLines(t, s, conn, 2); got[0] != record("a", "1").Line || got[1] != record("b", "1").Line {
+		t.Fatalf("catch-up = %v", got)
+	}
+	live := record("c", "2")
+	store.Put(live)
+	l.Send(live)
+	if got := readLines(t, s, conn, 1); got[0] != live.Line {
+		t.Fatalf("live update = %v", got)
+	}
+
+	// The peer drops the link: it is redialled and the whole table sent again.
+	conn.Close()
+	s, conn = p.next(t)
+	if got := readLines(t, s, conn, 3); len(got) != 3 || got[2] != live.Line {
+		t.Fatalf("catch-up after redial = %v", got)
+	}
+}
+
+func TestLinkCloseStopsDialling(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every dial fails
+	l := NewLink("P", addr, herdstore.New(), zap.NewNop())
+	l.Start()
+	done := make(chan struct{})
+	go func() { l.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not stop a link that was backing off")
+	}
+}
