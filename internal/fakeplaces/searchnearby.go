@@ -61,14 +61,7 @@ func (s *Server) serveSearchNearby(w http.ResponseWriter, r *http.Request, body 
 	}
 	switch {
 	case key == "":
-		writeGoogleError(w, http.StatusForbidden, missingKeyMessage, errorInfo{
-			Type:   "type.googleapis.com/google.rpc.ErrorInfo",
-			Reason: "SERVICE_DISABLED",
-			Domain: "googleapis.com",
-			Metadata: map[string]string{
-				"service": "places.googleapis.com",
-			},
-		})
+		writeGoogleError(w, http.StatusForbidden, missingKeyMessage)
 		return
 	case key != APIKey:
 		writeGoogleError(w, http.StatusForbidden, blockedKeyMessage, errorInfo{
