@@ -61,7 +61,8 @@ type server struct {
 	name      string
 	port      int
 	adminPort int
-	config    string // the Caddyfile it runs
+	config    string // the config file it runs
+	adapter   string // "caddyfile", or "" for JSON
 	output    string // its stdout and stderr
 	cmd       *exec.Cmd
 	exited    chan struct{}
@@ -116,6 +117,7 @@ func startHerd(t *testing.T) *herd {
 			port:      ports[i],
 			adminPort: ports[i+len(serverNames)],
 			config:    filepath.Join(h.dir, name+".caddyfile"),
+			adapter:   "caddyfile",
 			output:    filepath.Join(h.dir, name+".out"),
 		}
 		if err := os.WriteFile(s.config, []byte(config), 0o600); err != nil {
@@ -137,7 +139,11 @@ func (h *herd) start(s *server) {
 		h.t.Fatal(err)
 	}
 	defer out.Close()
-	s.cmd = exec.Command(caddyBinary, "run", "--adapter", "caddyfile", "--config", s.config)
+	args := []string{"run", "--config", s.config}
+	if s.adapter != "" {
+		args = append(args, "--adapter", s.adapter)
+	}
+	s.cmd = exec.Command(caddyBinary, args...)
 	s.cmd.Dir = h.dir
 	s.cmd.Env = append(os.Environ(), "HERD_TEST_PLACES_KEY="+fakeplaces.APIKey, "HOME="+h.dir, "XDG_CONFIG_HOME="+h.dir, "XDG_DATA_HOME="+h.dir)
 	s.cmd.Stdout, s.cmd.Stderr = out, out

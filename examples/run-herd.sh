@@ -19,8 +19,11 @@ if [ ! -x "$caddy" ]; then
 	fi
 	echo "building Caddy with the herd plugin into $caddy (a few minutes the first time)..."
 	mkdir -p "$(dirname "$caddy")"
-	(cd "$root" && GOPRIVATE=$module xcaddy build v2.11.9 --output "$caddy" \
-		--with "$module=$root" --with github.com/mholt/caddy-l4@v0.1.2)
+	# The placeholder version makes xcaddy use this checkout instead of
+	# fetching the module.
+	xcaddy build v2.11.9 --output "$caddy" \
+		--with "$module@v0.0.0-00010101000000-000000000000=$root" \
+		--with github.com/mholt/caddy-l4@v0.1.2
 fi
 
 cd "$here"

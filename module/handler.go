@@ -218,7 +218,7 @@ func (c *session) at() {
 	r := herdstore.NewRecord(string(c.line))
 	if c.h.node.apply(r) {
 		if ce := c.log.Check(zapcore.DebugLevel, "applied flood"); ce != nil {
-			ce.Write(zap.String("client", r.Client))
+			ce.Write(zap.String("record", r.Line))
 		}
 	}
 }
