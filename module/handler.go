@@ -28,9 +28,11 @@ const (
 	defaultMaxLineBytes = 4096
 	minMaxLineBytes     = 64
 	defaultIdleTimeout  = 5 * time.Minute
-	// replyWriteTimeout bounds one write of replies: a client that stops
+	// defaultWriteTimeout bounds one write of replies: a client that stops
 	// reading for longer is dropped.
-	replyWriteTimeout = 30 * time.Second
+	defaultWriteTimeout = 30 * time.Second
+	// defaultMaxConnections bounds the open connections of a server.
+	defaultMaxConnections = 10000
 	// flushReplyBytes is how many reply bytes are collected before a write
 	// when more input is already buffered.
 	flushReplyBytes = 64 << 10
@@ -47,9 +49,18 @@ type Handler struct {
 	// longer line ends the connection. Default: 4096.
 	MaxLineBytes int `json:"max_line_bytes,omitempty"`
 
-	// IdleTimeout ends a connection that sends nothing for this long.
-	// Default: 5m.
+	// IdleTimeout ends a connection that sends nothing for this long, and
+	// bounds the time a client may take to send one line. Default: 5m.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// WriteTimeout ends a connection whose client does not take its replies
+	// for this long. Default: 30s.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+
+	// MaxConnections is the most connections this server keeps open at once,
+	// counting clients and peers on every listener of the herd; beyond it new
+	// connections are closed at once, with a log entry. Default: 10000.
+	MaxConnections int `json:"max_connections,omitempty"`
 
 	node   *node
 	logger *zap.Logger
@@ -72,6 +83,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.IdleTimeout == 0 {
 		h.IdleTimeout = caddy.Duration(defaultIdleTimeout)
 	}
+	if h.WriteTimeout == 0 {
+		h.WriteTimeout = caddy.Duration(defaultWriteTimeout)
+	}
+	if h.MaxConnections == 0 {
+		h.MaxConnections = defaultMaxConnections
+	}
 	appIface, err := ctx.AppIfConfigured("herd")
 	if err != nil {
 		return fmt.Errorf("getting herd app (the herd handler needs a `herd` block in the global options): %w", err)
@@ -88,6 +105,12 @@ func (h *Handler) Validate() error {
 	if h.IdleTimeout < 0 {
 		return fmt.Errorf("idle_timeout %s: must not be negative", time.Duration(h.IdleTimeout))
 	}
+	if h.WriteTimeout < 0 {
+		return fmt.Errorf("write_timeout %s: must not be negative", time.Duration(h.WriteTimeout))
+	}
+	if h.MaxConnections < 0 {
+		return fmt.Errorf("max_connections %d: must not be negative", h.MaxConnections)
+	}
 	return nil
 }
 
@@ -96,6 +119,17 @@ func (h *Handler) Validate() error {
 // more input is buffered and written in one write each time the input runs
 // dry, so every reply goes out whole.
 func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
+	if !h.node.openConnection(h.MaxConnections) {
+		if h.node.connectionsFull.CompareAndSwap(false, true) {
+			h.logger.Warn("connection limit reached; closing new connections until some end",
+				zap.Int("max_connections", h.MaxConnections), zap.String("remote", cx.RemoteAddr().String()))
+		}
+		return nil
+	}
+	defer h.node.closeConnection()
+	if h.node.connectionsFull.CompareAndSwap(true, false) {
+		h.logger.Info("connections below the limit again", zap.Int("max_connections", h.MaxConnections))
+	}
 	c := &session{
 		h:   h,
 		cx:  cx,
@@ -165,7 +199,9 @@ func (c *session) flush() bool {
 	if len(c.out) == 0 {
 		return true
 	}
-	c.cx.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+	if d := time.Duration(c.h.WriteTimeout); d > 0 {
+		c.cx.SetWriteDeadline(time.Now().Add(d))
+	}
 	_, err := c.cx.Write(c.out)
 	c.out = c.out[:0]
 	if err != nil {

@@ -10,8 +10,10 @@ import (
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	herd {
-//		max_line_bytes <bytes>
-//		idle_timeout   <duration>
+//		max_line_bytes  <bytes>
+//		idle_timeout    <duration>
+//		write_timeout   <duration>
+//		max_connections <count>
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume handler name
@@ -30,15 +32,28 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_line_bytes: %q is not a whole number of at least %d", d.Val(), minMaxLineBytes)
 			}
 			h.MaxLineBytes = n
-		case "idle_timeout":
+		case "idle_timeout", "write_timeout":
 			if !d.NextArg() {
-				return d.Errf("idle_timeout: missing value")
+				return d.Errf("%s: missing value", directive)
 			}
 			dur, err := caddy.ParseDuration(d.Val())
 			if err != nil || dur < 0 {
-				return d.Errf("idle_timeout: %q is not a duration such as 5m", d.Val())
+				return d.Errf("%s: %q is not a duration such as 5m", directive, d.Val())
 			}
-			h.IdleTimeout = caddy.Duration(dur)
+			if directive == "idle_timeout" {
+				h.IdleTimeout = caddy.Duration(dur)
+			} else {
+				h.WriteTimeout = caddy.Duration(dur)
+			}
+		case "max_connections":
+			if !d.NextArg() {
+				return d.Errf("max_connections: missing value")
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n < 1 {
+				return d.Errf("max_connections: %q is not a whole number of at least 1", d.Val())
+			}
+			h.MaxConnections = n
 		default:
 			return d.Errf("herd handler: unknown subdirective %q", directive)
 		}

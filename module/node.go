@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -37,7 +38,22 @@ type node struct {
 	// ctx ends when the node is destructed; open connections close then.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// connections counts open connections across reloads.
+	connections     atomic.Int64
+	connectionsFull atomic.Bool
 }
+
+// openConnection counts a new connection unless max are already open.
+func (n *node) openConnection(max int) bool {
+	if c := n.connections.Add(1); max > 0 && c > int64(max) {
+		n.connections.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (n *node) closeConnection() { n.connections.Add(-1) }
 
 type placesProvider struct{ places.Provider }
 
@@ -112,13 +128,29 @@ func (n *node) provider() places.Provider {
 	return nil
 }
 
-// Destruct closes every link and every open connection. It runs when the last
-// config using the node is cleaned up.
+// drainTimeout bounds how long a stopping server waits for its up links to
+// deliver the updates it has already acknowledged.
+const drainTimeout = 2 * time.Second
+
+// Destruct closes every open connection, lets the links deliver what is
+// queued, and closes them. It runs when the last config using the node is
+// cleaned up. Connections close first: every reply a client got was queued
+// before, so the drain covers everything acknowledged.
 func (n *node) Destruct() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.cancel()
-	for _, l := range *n.links.Load() {
+	links := *n.links.Load()
+	var wg sync.WaitGroup
+	for _, l := range links {
+		wg.Go(func() {
+			if !l.Drain(drainTimeout) {
+				n.logger.Load().Warn("peer link not drained before stopping", zap.String("peer", l.Name()), zap.Int("pending", l.Pending()))
+			}
+		})
+	}
+	wg.Wait()
+	for _, l := range links {
 		l.Close()
 	}
 	n.links.Store(new([]*peering.Link))

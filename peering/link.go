@@ -29,6 +29,8 @@ const (
 	batchRecords = 1024
 	// writeBufferBytes is the size of a link's write buffer.
 	writeBufferBytes = 64 << 10
+	// drainPoll is how often Drain looks at the queue.
+	drainPoll = 5 * time.Millisecond
 )
 
 // Table is what a link catches its peer up from.
@@ -45,12 +47,57 @@ type Link struct {
 	logger  atomic.Pointer[zap.Logger]
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	up        atomic.Bool
+	since     atomic.Int64 // unix nanoseconds of the last state change
+	lastError atomic.Pointer[string]
+	connects  atomic.Int64
+	sent      atomic.Int64
+}
+
+// Status is a snapshot of a link's state.
+type Status struct {
+	Name      string    `json:"name"`
+	Address   string    `json:"address"`
+	Up        bool      `json:"up"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error,omitempty"`
+	Pending   int       `json:"pending"`
+	Connects  int64     `json:"connects"`
+	Sent      int64     `json:"records_sent"`
+}
+
+// Status returns the link's current state.
+func (l *Link) Status() Status {
+	st := Status{
+		Name:     l.name,
+		Address:  l.address,
+		Up:       l.up.Load(),
+		Since:    time.Unix(0, l.since.Load()),
+		Pending:  l.queue.Len(),
+		Connects: l.connects.Load(),
+		Sent:     l.sent.Load(),
+	}
+	if e := l.lastError.Load(); e != nil {
+		st.LastError = *e
+	}
+	return st
+}
+
+func (l *Link) setState(up bool, err error) {
+	l.up.Store(up)
+	l.since.Store(time.Now().UnixNano())
+	if err != nil {
+		msg := err.Error()
+		l.lastError.Store(&msg)
+	}
 }
 
 // NewLink returns a link to the peer name at address that catches up from
 // table. It does nothing until Start.
 func NewLink(name, address string, table Table, logger *zap.Logger) *Link {
 	l := &Link{name: name, address: address, table: table, queue: NewQueue(), done: make(chan struct{})}
+	l.since.Store(time.Now().UnixNano())
 	l.SetLogger(logger)
 	return l
 }
@@ -82,6 +129,20 @@ func (l *Link) Close() {
 	<-l.done
 }
 
+// Drain waits until everything queued has been written to an up link, or
+// until timeout, and reports whether the link is drained. A link that is down
+// has nothing it could drain: the peer catches up when it is back.
+func (l *Link) Drain(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for l.up.Load() && !l.queue.Idle() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(drainPoll)
+	}
+	return true
+}
+
 // Send queues a record for the peer. It never blocks.
 func (l *Link) Send(r herdstore.Record) { l.queue.Push(r) }
 
@@ -98,6 +159,7 @@ func (l *Link) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			l.setState(false, err)
 			delay := backoff(attempt)
 			attempt++
 			l.logger.Load().Warn("peer dial failed", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
@@ -107,8 +169,11 @@ func (l *Link) run(ctx context.Context) {
 			continue
 		}
 		up := time.Now()
+		l.connects.Add(1)
+		l.setState(true, nil)
 		l.logger.Load().Info("peer link up", zap.String("local", conn.LocalAddr().String()))
 		err = l.serve(ctx, conn)
+		l.setState(false, err)
 		l.queue.Clear() // the next catch-up sends the whole table again
 		if ctx.Err() != nil {
 			l.logger.Load().Info("peer link closed")
@@ -171,6 +236,8 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
+		l.queue.Written()
+		l.sent.Add(int64(len(batch)))
 		if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
 			ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line))
 		}

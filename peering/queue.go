@@ -17,6 +17,9 @@ type Queue struct {
 	pending map[string]herdstore.Record
 	order   []string
 	ready   chan struct{}
+	// inFlight counts the records of the last Take not yet reported
+	// written, so that a drain does not end while they are on their way.
+	inFlight int
 }
 
 // NewQueue returns an empty queue.
@@ -59,7 +62,22 @@ func (q *Queue) Take(dst []herdstore.Record, max int) []herdstore.Record {
 	if len(q.order) == 0 {
 		q.order = nil
 	}
+	q.inFlight = n
 	return dst
+}
+
+// Written reports that the records of the last Take are written.
+func (q *Queue) Written() {
+	q.mu.Lock()
+	q.inFlight = 0
+	q.mu.Unlock()
+}
+
+// Idle reports whether nothing is pending or in flight.
+func (q *Queue) Idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.order) == 0 && q.inFlight == 0
 }
 
 // Len returns the number of pending records.
@@ -74,5 +92,6 @@ func (q *Queue) Clear() {
 	q.mu.Lock()
 	q.pending = make(map[string]herdstore.Record)
 	q.order = nil
+	q.inFlight = 0
 	q.mu.Unlock()
 }

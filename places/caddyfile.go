@@ -34,3 +34,32 @@ func parseTimeout(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	}
 	return caddy.Duration(dur), nil
 }
+
+// subdirective parses the subdirective at d's cursor, with its arguments.
+type subdirective func(d *caddyfile.Dispenser) error
+
+// stringArg returns a subdirective that takes one argument and stores it in
+// *dst. On error *dst is left as it was.
+func stringArg(dst *string) subdirective {
+	return func(d *caddyfile.Dispenser) error {
+		val, err := oneArg(d)
+		if err != nil {
+			return err
+		}
+		*dst = val
+		return nil
+	}
+}
+
+// timeoutArg returns a subdirective that takes one positive duration, as
+// parseTimeout does, and stores it in *dst. On error *dst is left as it was.
+func timeoutArg(dst *caddy.Duration) subdirective {
+	return func(d *caddyfile.Dispenser) error {
+		val, err := parseTimeout(d)
+		if err != nil {
+			return err
+		}
+		*dst = val
+		return nil
+	}
+}

@@ -52,9 +52,7 @@ type Google struct {
 	// byte of the response. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	key     string
-	baseURL string
-	client  *http.Client
+	googleAPI
 }
 
 // searchNearbyRequest is the body of a Nearby Search (New) request.
@@ -88,37 +86,18 @@ func (Google) CaddyModule() caddy.ModuleInfo {
 // Provision resolves the API key and endpoint, applies defaults and sets up
 // the HTTP client.
 func (g *Google) Provision(ctx caddy.Context) error {
-	key, err := resolveAPIKey(g.APIKey)
-	if err != nil {
-		return err
-	}
-	baseURL, err := resolveEndpoint(g.Endpoint, defaultGoogleEndpoint)
-	if err != nil {
+	if err := g.provision(g.APIKey, g.Endpoint, defaultGoogleEndpoint, g.Timeout); err != nil {
 		return err
 	}
 	if g.FieldMask == "" {
 		g.FieldMask = defaultFieldMask
 	}
-	g.key = key
-	g.baseURL = baseURL
-	g.client = newHTTPClient(timeoutOrDefault(g.Timeout))
 	return nil
 }
 
 // Validate checks the provisioned configuration.
 func (g *Google) Validate() error {
-	if g.key == "" {
-		return errAPIKeyRequired
-	}
-	return validateTimeout(g.Timeout)
-}
-
-// Cleanup closes the idle connections to the endpoint.
-func (g *Google) Cleanup() error {
-	if g.client != nil {
-		g.client.CloseIdleConnections()
-	}
-	return nil
+	return g.validate(g.Timeout)
 }
 
 // Nearby asks Nearby Search (New) for at most q.MaxResults places (1 if it
@@ -176,45 +155,9 @@ func (g *Google) nearby(ctx context.Context, q Query) ([]byte, error) {
 //		timeout    <duration>
 //	}
 func (g *Google) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume the provider name
-	name := d.Val()
-	if d.NextArg() {
-		return d.Errf("%s: unexpected argument %q; options go in a block", name, d.Val())
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "api_key":
-			val, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			g.APIKey = val
-		case "endpoint":
-			val, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			g.Endpoint = val
-		case "field_mask":
-			val, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			g.FieldMask = val
-		case "timeout":
-			val, err := parseTimeout(d)
-			if err != nil {
-				return err
-			}
-			g.Timeout = val
-		default:
-			return d.Errf("%s: unrecognized subdirective %q", name, d.Val())
-		}
-	}
-	if g.APIKey == "" {
-		return d.Errf("%s: %w", name, errAPIKeyRequired)
-	}
-	return nil
+	return unmarshalGoogleCaddyfile(d, &g.APIKey, &g.Endpoint, &g.Timeout, map[string]subdirective{
+		"field_mask": stringArg(&g.FieldMask),
+	})
 }
 
 // Interface guards

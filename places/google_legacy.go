@@ -44,9 +44,7 @@ type GoogleLegacy struct {
 	// byte of the response. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	key     string
-	baseURL string
-	client  *http.Client
+	googleAPI
 }
 
 // CaddyModule returns the Caddy module information.
@@ -59,34 +57,12 @@ func (GoogleLegacy) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves the API key and endpoint and sets up the HTTP client.
 func (g *GoogleLegacy) Provision(ctx caddy.Context) error {
-	key, err := resolveAPIKey(g.APIKey)
-	if err != nil {
-		return err
-	}
-	baseURL, err := resolveEndpoint(g.Endpoint, defaultLegacyEndpoint)
-	if err != nil {
-		return err
-	}
-	g.key = key
-	g.baseURL = baseURL
-	g.client = newHTTPClient(timeoutOrDefault(g.Timeout))
-	return nil
+	return g.provision(g.APIKey, g.Endpoint, defaultLegacyEndpoint, g.Timeout)
 }
 
 // Validate checks the provisioned configuration.
 func (g *GoogleLegacy) Validate() error {
-	if g.key == "" {
-		return errAPIKeyRequired
-	}
-	return validateTimeout(g.Timeout)
-}
-
-// Cleanup closes the idle connections to the endpoint.
-func (g *GoogleLegacy) Cleanup() error {
-	if g.client != nil {
-		g.client.CloseIdleConnections()
-	}
-	return nil
+	return g.validate(g.Timeout)
 }
 
 // Nearby asks Nearby Search (legacy) for the places within q's radius.
@@ -137,39 +113,7 @@ func formatFloat(x float64) string {
 //		timeout  <duration>
 //	}
 func (g *GoogleLegacy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume the provider name
-	name := d.Val()
-	if d.NextArg() {
-		return d.Errf("%s: unexpected argument %q; options go in a block", name, d.Val())
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "api_key":
-			val, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			g.APIKey = val
-		case "endpoint":
-			val, err := oneArg(d)
-			if err != nil {
-				return err
-			}
-			g.Endpoint = val
-		case "timeout":
-			val, err := parseTimeout(d)
-			if err != nil {
-				return err
-			}
-			g.Timeout = val
-		default:
-			return d.Errf("%s: unrecognized subdirective %q", name, d.Val())
-		}
-	}
-	if g.APIKey == "" {
-		return d.Errf("%s: %w", name, errAPIKeyRequired)
-	}
-	return nil
+	return unmarshalGoogleCaddyfile(d, &g.APIKey, &g.Endpoint, &g.Timeout, nil)
 }
 
 // Interface guards

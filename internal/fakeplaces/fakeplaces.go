@@ -15,8 +15,8 @@ import (
 )
 
 // APIKey is the only API key the fake accepts. Requests without it, or with
-// another key, get Google's REQUEST_DENIED (legacy) or PERMISSION_DENIED
-// (New) answers.
+// another key, get Google's REQUEST_DENIED answer (legacy) or its HTTP 400
+// INVALID_ARGUMENT error with reason API_KEY_INVALID (New).
 const APIKey = "test-key-3c9d71f0-fakeplaces"
 
 // Request paths the fake serves.

@@ -301,8 +301,8 @@ func TestSearchNearbyErrors(t *testing.T) {
 		wantStatus  string
 		wantMessage string
 	}{
-		{"missing key", "", searchHeaders("", "*"), searchBody("1", "10"), 403, "PERMISSION_DENIED", missingKeyMessage},
-		{"wrong key", "", searchHeaders("AIza-wrong", "*"), searchBody("1", "10"), 403, "PERMISSION_DENIED", blockedKeyMessage},
+		{"missing key", "", searchHeaders("", "*"), searchBody("1", "10"), 400, "INVALID_ARGUMENT", invalidKeyMessage},
+		{"wrong key", "", searchHeaders("AIza-wrong", "*"), searchBody("1", "10"), 400, "INVALID_ARGUMENT", invalidKeyMessage},
 		{"missing field mask", "", searchHeaders(APIKey, ""), searchBody("1", "10"), 400, "INVALID_ARGUMENT", missingFieldMaskMessage},
 		{"field mask without places", "", searchHeaders(APIKey, "displayName"), searchBody("1", "10"), 400, "INVALID_ARGUMENT", "Cannot find matching fields for path 'displayName'"},
 		{"invalid JSON", "", searchHeaders(APIKey, "*"), `{"locationRestriction":`, 400, "INVALID_ARGUMENT", "Unexpected token"},
@@ -340,6 +340,40 @@ func TestSearchNearbyErrors(t *testing.T) {
 			}
 			if code != tt.wantCode || e.Error.Code != tt.wantCode || e.Error.Status != tt.wantStatus || !strings.Contains(e.Error.Message, tt.wantMessage) {
 				t.Errorf("got %d %+v, want %d %s containing %q", code, e.Error, tt.wantCode, tt.wantStatus, tt.wantMessage)
+			}
+		})
+	}
+}
+
+// invalidKeyBody is Google's answer to a Places API (New) request without a
+// valid API key.
+const invalidKeyBody = `{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT", "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com", "metadata": {"service": "places.googleapis.com"}}]}}`
+
+func TestSearchNearbyInvalidKeyLikeGoogle(t *testing.T) {
+	s := Start(t)
+	var want bytes.Buffer
+	if err := json.Indent(&want, []byte(invalidKeyBody), "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	want.WriteByte('\n')
+	valid := searchBody("1", "10")
+	tests := []struct {
+		name   string
+		path   string
+		header map[string]string
+		body   string
+	}{
+		{"missing key", searchNearbyPath, searchHeaders("", "*"), valid},
+		{"wrong key", searchNearbyPath, searchHeaders("AIza-wrong", "*"), valid},
+		{"wrong key in query", searchNearbyPath + "?key=AIza-wrong", searchHeaders("", "*"), valid},
+		{"the key is checked before the field mask", searchNearbyPath, searchHeaders("AIza-wrong", ""), valid},
+		{"the key is checked before the body", searchNearbyPath, searchHeaders("", "*"), `{"maxResults": 3}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, got := post(t, s, tt.path, tt.header, tt.body)
+			if code != http.StatusBadRequest || !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("got %d:\n%s\nwant 400:\n%s", code, got, want.Bytes())
 			}
 		})
 	}

@@ -13,8 +13,7 @@ import (
 
 // Messages of Places API (New) error answers.
 const (
-	missingKeyMessage       = "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."
-	blockedKeyMessage       = "Requests to this API places.googleapis.com method google.maps.places.v1.Places.SearchNearby are blocked."
+	invalidKeyMessage       = "API key not valid. Please pass a valid API key."
 	missingFieldMaskMessage = "FieldMask is a required parameter. See https://cloud.google.com/apis/docs/system-parameters on how to provide it. As an example, you can set the header 'X-Goog-FieldMask' to 'displayName' in order to request the display name of the place."
 )
 
@@ -59,19 +58,12 @@ func (s *Server) serveSearchNearby(w http.ResponseWriter, r *http.Request, body 
 	if key == "" {
 		key = r.URL.Query().Get("key")
 	}
-	switch {
-	case key == "":
-		writeGoogleError(w, http.StatusForbidden, missingKeyMessage)
-		return
-	case key != APIKey:
-		writeGoogleError(w, http.StatusForbidden, blockedKeyMessage, errorInfo{
-			Type:   "type.googleapis.com/google.rpc.ErrorInfo",
-			Reason: "API_KEY_SERVICE_BLOCKED",
-			Domain: "googleapis.com",
-			Metadata: map[string]string{
-				"service":    "places.googleapis.com",
-				"methodName": "google.maps.places.v1.Places.SearchNearby",
-			},
+	if key != APIKey { // a missing key included
+		writeGoogleError(w, http.StatusBadRequest, invalidKeyMessage, errorInfo{
+			Type:     "type.googleapis.com/google.rpc.ErrorInfo",
+			Reason:   "API_KEY_INVALID",
+			Domain:   "googleapis.com",
+			Metadata: map[string]string{"service": "places.googleapis.com"},
 		})
 		return
 	}

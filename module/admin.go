@@ -1,0 +1,115 @@
+package module
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/peering"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+}
+
+// AdminAPI serves the herd's state on Caddy's admin endpoint:
+//
+//	GET /herd/clients       every stored record, one JSON object per line
+//	GET /herd/clients/<id>  one client's record
+//	GET /herd/peers         the state of every peer link
+type AdminAPI struct{}
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.herd",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Routes returns the admin routes of the herd.
+func (a AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/herd/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+// clientRecord is a stored record as the admin API shows it.
+type clientRecord struct {
+	Client string `json:"client"`
+	Origin string `json:"origin"`
+	Time   string `json:"time"`
+	AT     string `json:"at"`
+}
+
+func newClientRecord(r herdstore.Record) clientRecord {
+	origin, _, _ := strings.Cut(strings.TrimPrefix(r.Line, "AT "), " ")
+	return clientRecord{Client: r.Client, Origin: origin, Time: r.Time, AT: r.Line}
+}
+
+func (AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed: use GET")}
+	}
+	n := runningNode()
+	if n == nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("no herd app is running")}
+	}
+	switch path := r.URL.Path; {
+	case path == "/herd/clients":
+		return streamClients(w, n)
+	case strings.HasPrefix(path, "/herd/clients/"):
+		id := strings.TrimPrefix(path, "/herd/clients/")
+		rec, ok := n.store.Get([]byte(id))
+		if !ok {
+			return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("unknown client: " + id)}
+		}
+		return writeJSON(w, newClientRecord(rec))
+	case path == "/herd/peers":
+		links := *n.links.Load()
+		statuses := make([]peering.Status, 0, len(links))
+		for _, l := range links {
+			statuses = append(statuses, l.Status())
+		}
+		return writeJSON(w, statuses)
+	}
+	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("no such herd endpoint: " + r.URL.Path)}
+}
+
+// streamClients writes the table as JSON lines without holding it all in
+// memory: records go out shard by shard through a buffered writer.
+func streamClients(w http.ResponseWriter, n *node) error {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	var err error
+	n.store.Range(func(r herdstore.Record) bool {
+		err = enc.Encode(newClientRecord(r))
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func writeJSON(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(v)
+}
+
+// runningNode returns the node of the running config, if any.
+func runningNode() *node {
+	var found *node
+	nodes.Range(func(_, v any) bool {
+		found = v.(*node)
+		return false
+	})
+	return found
+}
+
+var _ caddy.AdminRouter = AdminAPI{}

@@ -1,0 +1,108 @@
+package module
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mholt/caddy-l4/layer4"
+	"go.uber.org/zap"
+
+	"github.com/caddy-herd/caddy-herd/protocol"
+)
+
+// scriptConn is a connection that reads a fixed input and records what is
+// written, so a fuzz run is fast and deterministic.
+type scriptConn struct {
+	in  *bytes.Reader
+	out bytes.Buffer
+}
+
+func (c *scriptConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
+func (c *scriptConn) Close() error                     { return nil }
+func (c *scriptConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *scriptConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// expectedReplies returns the trimmed messages that must get exactly one
+// reply each: every complete line that is not blank and not a valid AT, up
+// to a line over the limit, which ends the connection.
+func expectedReplies(input []byte, maxLine int) []string {
+	var want []string
+	var fields [][]byte
+	for len(input) > 0 {
+		line := input
+		if i := bytes.IndexByte(input, '\n'); i >= 0 {
+			line, input = input[:i], input[i+1:]
+		} else {
+			input = nil
+		}
+		if len(line) > maxLine {
+			break
+		}
+		msg := protocol.TrimSpace(line)
+		fields = protocol.Fields(fields, msg)
+		if len(msg) == 0 || protocol.Classify(fields) == protocol.AT {
+			continue
+		}
+		want = append(want, string(msg))
+	}
+	return want
+}
+
+// FuzzHandler feeds any bytes to the handler: it must not panic, and every
+// complete line gets exactly one reply, or none for a blank line or an AT.
+func FuzzHandler(f *testing.F) {
+	for _, seed := range []string{
+		"IAMAT kiwi +34.068930-118.445127 1520023934.918963997\nWHATSAT kiwi 10 5\n",
+		"AT Other +0.1 c +1+1 1\nWHATSAT c 1 0\nWHATSAT nobody 1 1\n\n \t\n",
+		"IAMAT a +90-180 0\nIAMAT a +90-180 0\r\nbad\x00line\nWHATSAT a 50 20",
+		strings.Repeat("x", 200) + "\nIAMAT after +1+1 1\n",
+		"\xff\xfe\n\v\f\nIAMAT\u00a0x +1+1 1\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		n := newTestNode(t, &stubPlaces{body: `{"results":[{"a":1}],"status":"OK"}`})
+		h := testHandler(n)
+		conn := &scriptConn{in: bytes.NewReader(input)}
+		h.Handle(layer4.WrapConnection(conn, nil, zap.NewNop()), nil)
+
+		want := expectedReplies(input, h.MaxLineBytes)
+		lines := strings.Split(conn.out.String(), "\n")
+		if lines[len(lines)-1] != "" {
+			t.Fatalf("output does not end with a newline: %q", conn.out.String())
+		}
+		lines = lines[:len(lines)-1]
+		got := 0
+		for i := 0; i < len(lines); i++ {
+			if got >= len(want) {
+				t.Fatalf("more replies than messages: %q for %q", conn.out.String(), want)
+			}
+			switch l := lines[i]; {
+			case strings.HasPrefix(l, "? "):
+				if l[2:] != want[got] {
+					t.Fatalf("reply %q to message %q", l, want[got])
+				}
+			case strings.HasPrefix(l, "AT "):
+				if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "{") {
+					if i+2 >= len(lines) || lines[i+2] != "" {
+						t.Fatalf("WHATSAT reply not ended by a blank line: %q", conn.out.String())
+					}
+					i += 2
+				}
+			default:
+				t.Fatalf("unexpected reply line %q in %q", l, conn.out.String())
+			}
+			got++
+		}
+		if got != len(want) {
+			t.Fatalf("%d replies for %d messages %q: %q", got, len(want), want, conn.out.String())
+		}
+	})
+}
