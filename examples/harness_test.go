@@ -77,6 +77,9 @@ type herd struct {
 	dir     string
 	servers []*server
 	places  *fakeplaces.Server
+	// proxies carries each peer link, from one server to another, when the
+	// herd was started with startHerdWithProxies, so a test can cut it.
+	proxies map[[2]string]*linkProxy
 }
 
 // providerFor picks a different provider per server, so that a herd test
@@ -94,8 +97,21 @@ func providerFor(name, endpoint string) string {
 
 func startHerd(t *testing.T) *herd {
 	t.Helper()
-	h := &herd{t: t, dir: t.TempDir(), places: fakeplaces.Start(t)}
+	return startHerdOptions(t, false)
+}
+
+// startHerdWithProxies starts the herd with every peer link going through
+// a proxy of the test's, which can cut it.
+func startHerdWithProxies(t *testing.T) *herd {
+	t.Helper()
+	return startHerdOptions(t, true)
+}
+
+func startHerdOptions(t *testing.T, proxied bool) *herd {
+	t.Helper()
+	h := &herd{t: t, dir: t.TempDir(), places: fakeplaces.Start(t), proxies: make(map[[2]string]*linkProxy)}
 	ports := freePorts(t, 2*len(serverNames))
+	peerLine := regexp.MustCompile(`peer (\w+) (127\.0\.0\.1:\d+)`)
 	address := regexp.MustCompile(`127\.0\.0\.1:(1200|210)([0-4])\b`)
 	for i, name := range serverNames {
 		example, err := os.ReadFile(name + ".caddyfile")
@@ -110,6 +126,14 @@ func startHerd(t *testing.T) *herd {
 			}
 			return fmt.Sprintf("127.0.0.1:%d", ports[j])
 		})
+		if proxied {
+			config = peerLine.ReplaceAllStringFunc(config, func(m string) string {
+				sub := peerLine.FindStringSubmatch(m)
+				p := startLinkProxy(t, sub[2])
+				h.proxies[[2]string{name, sub[1]}] = p
+				return "peer " + sub[1] + " " + p.addr()
+			})
+		}
 		config = strings.ReplaceAll(config, "output file logs/", "output file "+h.dir+"/")
 		config = strings.ReplaceAll(config, "places file places.json", providerFor(name, h.places.URL))
 		s := &server{
@@ -167,6 +191,19 @@ func (h *herd) start(s *server) {
 		}
 		return err == nil
 	})
+}
+
+// gracefulStop stops a server with SIGINT, as a rolling restart does.
+func (h *herd) gracefulStop(s *server) {
+	h.t.Helper()
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		h.t.Fatal(err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(waitTimeout):
+		h.t.Fatalf("%s did not stop on SIGINT", s.name)
+	}
 }
 
 // kill ends a server at once, as `kill -9` does.
@@ -249,7 +286,7 @@ func (h *herd) reload(s *server, caddyfile string) {
 		h.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "text/caddyfile")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -1,0 +1,159 @@
+package examples
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// adminClient opens a connection per request, so that the tests' own admin
+// calls leave no connection behind in the servers' counts.
+var adminClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+
+// tableRecord is one line of GET /herd/clients.
+type tableRecord struct {
+	Client string `json:"client"`
+	Origin string `json:"origin"`
+	Time   string `json:"time"`
+	AT     string `json:"at"`
+}
+
+// table reads a server's whole client table through the admin API, as client
+// ID to AT line; nil if the server does not answer.
+func (h *herd) table(s *server) map[string]string {
+	h.t.Helper()
+	resp, err := adminClient.Get(fmt.Sprintf("http://127.0.0.1:%d/herd/clients", s.adminPort))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET /herd/clients on %s: %s", s.name, resp.Status)
+	}
+	table := make(map[string]string)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r tableRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			h.t.Fatalf("GET /herd/clients on %s: line %q: %v", s.name, sc.Text(), err)
+		}
+		if _, dup := table[r.Client]; dup {
+			h.t.Fatalf("GET /herd/clients on %s lists %s twice", s.name, r.Client)
+		}
+		table[r.Client] = r.AT
+	}
+	if sc.Err() != nil {
+		return nil
+	}
+	return table
+}
+
+// peerStatus is one entry of GET /herd/peers.
+type peerStatus struct {
+	Name     string `json:"name"`
+	Up       bool   `json:"up"`
+	Pending  int    `json:"pending"`
+	Connects int64  `json:"connects"`
+	Sent     int64  `json:"records_sent"`
+}
+
+func (h *herd) peers(s *server) []peerStatus {
+	h.t.Helper()
+	resp, err := adminClient.Get(fmt.Sprintf("http://127.0.0.1:%d/herd/peers", s.adminPort))
+	if err != nil {
+		h.t.Fatalf("GET /herd/peers on %s: %v", s.name, err)
+	}
+	defer resp.Body.Close()
+	var peers []peerStatus
+	if err := json.NewDecoder(resp.Body).Decode(&peers); err != nil {
+		h.t.Fatalf("GET /herd/peers on %s: %v", s.name, err)
+	}
+	return peers
+}
+
+// waitConverged waits until every listed server holds the same table, with
+// at least min clients, and returns how long that took.
+func (h *herd) waitConverged(min int, servers ...*server) time.Duration {
+	h.t.Helper()
+	var last []string
+	start := time.Now()
+	for {
+		tables := make([]map[string]string, len(servers))
+		same := true
+		last = last[:0]
+		for i, s := range servers {
+			tables[i] = h.table(s)
+			last = append(last, fmt.Sprintf("%s:%d", s.name, len(tables[i])))
+			if tables[i] == nil || len(tables[i]) < min || (i > 0 && !equalTables(tables[0], tables[i])) {
+				same = false
+			}
+		}
+		if same {
+			return time.Since(start)
+		}
+		if time.Since(start) > waitTimeout {
+			h.t.Fatalf("no convergence after %v: table sizes %s", waitTimeout, strings.Join(last, " "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func equalTables(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestAdminAPI(t *testing.T) {
+	h := startHerd(t)
+	s := h.servers[farmar]
+	at := dial(t, s).iamat("kiwi", kiwiLocation, now())
+	if got := h.table(s); len(got) != 1 || got["kiwi"] != at {
+		t.Errorf("GET /herd/clients = %v, want kiwi: %q", got, at)
+	}
+	resp, err := adminClient.Get(fmt.Sprintf("http://127.0.0.1:%d/herd/clients/kiwi", s.adminPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one tableRecord
+	json.NewDecoder(resp.Body).Decode(&one)
+	resp.Body.Close()
+	if one.AT != at || one.Origin != "Farmar" || one.Client != "kiwi" {
+		t.Errorf("GET /herd/clients/kiwi = %+v", one)
+	}
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/herd/clients/nobody", http.StatusNotFound},
+		{http.MethodPost, "/herd/clients", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/herd/nothing", http.StatusNotFound},
+	} {
+		req, _ := http.NewRequest(tt.method, fmt.Sprintf("http://127.0.0.1:%d%s", s.adminPort, tt.path), nil)
+		resp, err := adminClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || body.Error == "" {
+			t.Errorf("%s %s: %d %q, want %d with a JSON error", tt.method, tt.path, resp.StatusCode, body.Error, tt.status)
+		}
+	}
+	h.waitUntil("Farmar's links are up", func() bool {
+		peers := h.peers(s)
+		return len(peers) == 2 && peers[0].Up && peers[1].Up
+	})
+}
