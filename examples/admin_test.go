@@ -26,7 +26,7 @@ type tableRecord struct {
 // ID to AT line; nil if the server does not answer.
 func (h *herd) table(s *server) map[string]string {
 	h.t.Helper()
-	resp, err := adminClient.Get(fmt.Sprintf("http://127.0.0.1:%d/herd/clients", s.adminPort))
+	resp, err := adminClient.Get(s.adminURL("/herd/clients"))
 	if err != nil {
 		return nil
 	}
@@ -64,7 +64,7 @@ type peerStatus struct {
 
 func (h *herd) peers(s *server) []peerStatus {
 	h.t.Helper()
-	resp, err := adminClient.Get(fmt.Sprintf("http://127.0.0.1:%d/herd/peers", s.adminPort))
+	resp, err := adminClient.Get(s.adminURL("/herd/peers"))
 	if err != nil {
 		h.t.Fatalf("GET /herd/peers on %s: %v", s.name, err)
 	}
@@ -122,7 +122,7 @@ func TestAdminAPI(t *testing.T) {
 	if got := h.table(s); len(got) != 1 || got["kiwi"] != at {
 		t.Errorf("GET /herd/clients = %v, want kiwi: %q", got, at)
 	}
-	resp, err := adminClient.Get(fmt.Sprintf("http://127.0.0.1:%d/herd/clients/kiwi", s.adminPort))
+	resp, err := adminClient.Get(s.adminURL("/herd/clients/kiwi"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestAdminAPI(t *testing.T) {
 		{http.MethodPost, "/herd/clients", http.StatusMethodNotAllowed},
 		{http.MethodGet, "/herd/nothing", http.StatusNotFound},
 	} {
-		req, _ := http.NewRequest(tt.method, fmt.Sprintf("http://127.0.0.1:%d%s", s.adminPort, tt.path), nil)
+		req, _ := http.NewRequest(tt.method, s.adminURL(tt.path), nil)
 		resp, err := adminClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -199,12 +199,18 @@ func TestFaultPartitionAndHeal(t *testing.T) {
 		t.Fatalf("Hill holds %q during the partition, want its own %q", got, atHill)
 	}
 
+	// Keep the partition while every side takes updates.
+	l := startLoad(h, []*server{h.servers[hill], h.servers[meeks], h.servers[young]}, 20)
+	l.waitAcks(3000)
 	healed := time.Now()
 	for _, p := range h.proxies {
 		p.setCut(false)
 	}
-	h.waitConverged(4, h.servers...)
+	l.waitAcks(500)
+	l.stop()
+	h.waitConverged(4+len(l.acked), h.servers...)
 	took := time.Since(healed)
+	l.checkNothingLost("Hill", h.table(h.servers[hill]))
 	table := h.table(h.servers[hill])
 	if table["split"] != atYoung || table["tie"] != max(tieHill, tieFarmar) || table["west"] != west || table["east"] != east {
 		t.Errorf("after healing: %v; want split from Young, tie %q, west and east", table, max(tieHill, tieFarmar))
@@ -325,7 +331,7 @@ func TestFaultPeerThatNeverReads(t *testing.T) {
 // goroutines reads a server's goroutine count from Caddy's pprof endpoint.
 func (h *herd) goroutines(s *server) int {
 	h.t.Helper()
-	resp, err := adminClient.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", s.adminPort))
+	resp, err := adminClient.Get(s.adminURL("/debug/pprof/goroutine?debug=1"))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,8 @@ type server struct {
 	name      string
 	port      int
 	adminPort int
+	host      string // the address it listens on; "" for 127.0.0.1
+	netns     string // the network namespace it runs in; "" for this one
 	config    string // the config file it runs
 	adapter   string // "caddyfile", or "" for JSON
 	output    string // its stdout and stderr
@@ -68,7 +71,19 @@ type server struct {
 	exited    chan struct{}
 }
 
-func (s *server) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+func (s *server) ip() string {
+	if s.host == "" {
+		return "127.0.0.1"
+	}
+	return s.host
+}
+
+func (s *server) addr() string { return net.JoinHostPort(s.ip(), strconv.Itoa(s.port)) }
+
+// adminURL is the URL of path on the server's admin endpoint.
+func (s *server) adminURL(path string) string {
+	return "http://" + net.JoinHostPort(s.ip(), strconv.Itoa(s.adminPort)) + path
+}
 
 // herd is a five-server herd built from the example Caddyfiles, on free
 // ports, with every server's places provider pointed at a fake Google.
@@ -167,7 +182,12 @@ func (h *herd) start(s *server) {
 	if s.adapter != "" {
 		args = append(args, "--adapter", s.adapter)
 	}
-	s.cmd = exec.Command(caddyBinary, args...)
+	if s.netns != "" {
+		args = append([]string{"netns", "exec", s.netns, caddyBinary}, args...)
+		s.cmd = exec.Command("ip", args...)
+	} else {
+		s.cmd = exec.Command(caddyBinary, args...)
+	}
 	s.cmd.Dir = h.dir
 	s.cmd.Env = append(os.Environ(), "HERD_TEST_PLACES_KEY="+fakeplaces.APIKey, "HOME="+h.dir, "XDG_CONFIG_HOME="+h.dir, "XDG_DATA_HOME="+h.dir)
 	s.cmd.Stdout, s.cmd.Stderr = out, out
@@ -281,7 +301,7 @@ func (h *herd) waitStored(clientID, want string, servers ...*server) {
 // reload posts a new Caddyfile to a server's admin API.
 func (h *herd) reload(s *server, caddyfile string) {
 	h.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", s.adminPort), strings.NewReader(caddyfile))
+	req, err := http.NewRequest(http.MethodPost, s.adminURL("/load"), strings.NewReader(caddyfile))
 	if err != nil {
 		h.t.Fatal(err)
 	}
