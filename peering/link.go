@@ -205,6 +205,10 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 		conn.Close()
 		<-readerDone
 	}()
+	// Closing the connection when the link ends unblocks a write to a peer
+	// that stopped reading: Close is prompt, and a graceful stop drains first.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 
 	caughtUp := 0
 	l.table.Range(func(r herdstore.Record) bool {
