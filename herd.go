@@ -6,6 +6,7 @@ package caddyherd
 
 import (
 	_ "github.com/caddy-herd/caddy-herd/caddyfile"
+	_ "github.com/caddy-herd/caddy-herd/herdcmd"
 	_ "github.com/caddy-herd/caddy-herd/module"
 	_ "github.com/caddy-herd/caddy-herd/places"
 )

@@ -16,6 +16,13 @@ type Record struct {
 	Line   string
 	Client string
 	Time   string
+
+	// Arrived is when this server received the record, in Unix
+	// nanoseconds, and From the remote address it came from; neither takes
+	// part in ordering. From points to a string shared by every record of
+	// one connection.
+	Arrived int64
+	From    *string
 }
 
 // NewRecord makes a record from a valid, normalized AT line

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -22,6 +23,7 @@ func init() {
 //	GET /herd/clients       every stored record, one JSON object per line
 //	GET /herd/clients/<id>  one client's record
 //	GET /herd/peers         the state of every peer link
+//	GET /herd/stats         table size, messages by command and result, uptime
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -39,15 +41,21 @@ func (a AdminAPI) Routes() []caddy.AdminRoute {
 
 // clientRecord is a stored record as the admin API shows it.
 type clientRecord struct {
-	Client string `json:"client"`
-	Origin string `json:"origin"`
-	Time   string `json:"time"`
-	AT     string `json:"at"`
+	Client     string    `json:"client"`
+	Origin     string    `json:"origin"`
+	Time       string    `json:"time"`
+	AT         string    `json:"at"`
+	ReceivedAt time.Time `json:"received_at"`
+	From       string    `json:"received_from,omitempty"`
 }
 
 func newClientRecord(r herdstore.Record) clientRecord {
 	origin, _, _ := strings.Cut(strings.TrimPrefix(r.Line, "AT "), " ")
-	return clientRecord{Client: r.Client, Origin: origin, Time: r.Time, AT: r.Line}
+	rec := clientRecord{Client: r.Client, Origin: origin, Time: r.Time, AT: r.Line, ReceivedAt: time.Unix(0, r.Arrived).UTC()}
+	if r.From != nil {
+		rec.From = *r.From
+	}
+	return rec
 }
 
 func (AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
@@ -69,6 +77,8 @@ func (AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 			return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("unknown client: " + id)}
 		}
 		return writeJSON(w, newClientRecord(rec))
+	case path == "/herd/stats":
+		return writeJSON(w, n.statsView())
 	case path == "/herd/peers":
 		links := *n.links.Load()
 		statuses := make([]peering.Status, 0, len(links))

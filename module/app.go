@@ -73,6 +73,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.places = mod.(places.Provider)
 	}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering herd metrics: %w", err)
+	}
 	n, err := loadNode()
 	if err != nil {
 		return fmt.Errorf("loading herd node: %w", err)

@@ -130,10 +130,12 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 	if h.node.connectionsFull.CompareAndSwap(true, false) {
 		h.logger.Info("connections below the limit again", zap.Int("max_connections", h.MaxConnections))
 	}
+	remote := cx.RemoteAddr().String()
 	c := &session{
-		h:   h,
-		cx:  cx,
-		log: h.logger.With(zap.Uint64("conn", connectionIDs.Add(1)), zap.String("remote", cx.RemoteAddr().String())),
+		h:      h,
+		cx:     cx,
+		remote: &remote,
+		log:    h.logger.With(zap.Uint64("conn", connectionIDs.Add(1)), zap.String("remote", remote)),
 	}
 	c.log.Debug("connection opened")
 	stop := context.AfterFunc(h.node.ctx, func() { cx.Close() })
@@ -147,6 +149,7 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 type session struct {
 	h      *Handler
 	cx     *layer4.Connection
+	remote *string
 	log    *zap.Logger
 	out    []byte
 	fields [][]byte
@@ -222,16 +225,19 @@ func (c *session) handleLine(raw []byte) {
 	}
 	c.fields = protocol.Fields(c.fields, msg)
 	start := len(c.out)
-	switch protocol.Classify(c.fields) {
+	cmd, ok := protocol.Classify(c.fields), true
+	switch cmd {
 	case protocol.IAMAT:
 		c.iamat()
 	case protocol.AT:
 		c.at()
 	case protocol.WHATSAT:
-		c.whatsat(msg)
+		ok = c.whatsat(msg)
 	default:
+		ok = false
 		c.out = protocol.AppendInvalidReply(c.out, msg)
 	}
+	c.h.node.stats.countMessage(c.fields, cmd, ok)
 	if len(c.out) > start {
 		if ce := c.log.Check(zapcore.DebugLevel, "sent"); ce != nil {
 			ce.Write(zap.ByteString("reply", c.out[start:]))
@@ -240,9 +246,12 @@ func (c *session) handleLine(raw []byte) {
 }
 
 func (c *session) iamat() {
+	received := time.Now()
+	defer func() { iamatDuration.Observe(time.Since(received).Seconds()) }()
 	start := len(c.out)
-	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), time.Now().UnixNano(), c.fields)
+	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), received.UnixNano(), c.fields)
 	r := herdstore.NewRecord(string(c.out[start:]))
+	r.Arrived, r.From = received.UnixNano(), c.remote
 	c.out = append(c.out, '\n')
 	if !c.h.node.apply(r) {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client))
@@ -252,6 +261,7 @@ func (c *session) iamat() {
 func (c *session) at() {
 	c.line = protocol.AppendATLine(c.line[:0], c.fields)
 	r := herdstore.NewRecord(string(c.line))
+	r.Arrived, r.From = time.Now().UnixNano(), c.remote
 	if c.h.node.apply(r) {
 		if ce := c.log.Check(zapcore.DebugLevel, "applied flood"); ce != nil {
 			ce.Write(zap.String("record", r.Line))

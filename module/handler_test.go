@@ -37,6 +37,7 @@ func newTestNode(t *testing.T, provider places.Provider) *node {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
+	n.stats.started = time.Now()
 	n.links.Store(new([]*peering.Link))
 	n.logger.Store(zap.NewNop())
 	n.configure("Test", nil, provider, zap.NewNop())

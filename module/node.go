@@ -39,6 +39,8 @@ type node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	stats stats
+
 	// connections counts open connections across reloads.
 	connections     atomic.Int64
 	connectionsFull atomic.Bool
@@ -55,12 +57,16 @@ func (n *node) openConnection(max int) bool {
 
 func (n *node) closeConnection() { n.connections.Add(-1) }
 
-type placesProvider struct{ places.Provider }
+type placesProvider struct {
+	places.Provider
+	name string // the provider's module name, for metrics and logs
+}
 
 func loadNode() (*node, error) {
 	v, _, err := nodes.LoadOrNew(nodeKey, func() (caddy.Destructor, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
+		n.stats.started = time.Now()
 		n.links.Store(new([]*peering.Link))
 		n.logger.Store(zap.NewNop())
 		return n, nil
@@ -75,11 +81,15 @@ func loadNode() (*node, error) {
 // A peer whose name and address are unchanged keeps its link; a removed or
 // changed one is closed; a new one is dialled.
 func (n *node) configure(name string, peers []Peer, provider places.Provider, logger *zap.Logger) {
+	providerName := ""
+	if m, ok := provider.(caddy.Module); ok {
+		providerName = m.CaddyModule().ID.Name()
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.name.Store(&name)
 	if provider != nil {
-		n.places.Store(&placesProvider{provider})
+		n.places.Store(&placesProvider{Provider: provider, name: providerName})
 	} else {
 		n.places.Store(nil)
 	}
@@ -112,8 +122,10 @@ func (n *node) configure(name string, peers []Peer, provider places.Provider, lo
 // every peer. It reports whether the table changed.
 func (n *node) apply(r herdstore.Record) bool {
 	if !n.store.Put(r) {
+		n.stats.stale.Add(1)
 		return false
 	}
+	n.stats.applied.Add(1)
 	for _, l := range *n.links.Load() {
 		l.Send(r)
 	}
@@ -121,11 +133,8 @@ func (n *node) apply(r herdstore.Record) bool {
 }
 
 // provider returns the configured places provider, or nil.
-func (n *node) provider() places.Provider {
-	if p := n.places.Load(); p != nil {
-		return p.Provider
-	}
-	return nil
+func (n *node) provider() *placesProvider {
+	return n.places.Load()
 }
 
 // drainTimeout bounds how long a stopping server waits for its up links to

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -14,20 +15,21 @@ import (
 )
 
 // whatsat answers a valid WHATSAT: the client's stored AT line, then the
-// provider's places JSON cut to the bound.
-func (c *session) whatsat(msg []byte) {
+// provider's places JSON cut to the bound. It reports whether the answer was
+// places rather than `? <line>`.
+func (c *session) whatsat(msg []byte) bool {
 	node := c.h.node
 	record, ok := node.store.Get(c.fields[protocol.WHATSATClient])
 	if !ok {
 		c.log.Debug("WHATSAT for an unknown client", zap.ByteString("client", c.fields[protocol.WHATSATClient]))
 		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return
+		return false
 	}
 	provider := node.provider()
 	if provider == nil {
 		c.log.Warn("WHATSAT with no places provider configured")
 		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return
+		return false
 	}
 	radiusKm, _ := protocol.ParseRadius(c.fields[protocol.WHATSATRadius])
 	bound, _ := protocol.ParseBound(c.fields[protocol.WHATSATBound])
@@ -35,17 +37,21 @@ func (c *session) whatsat(msg []byte) {
 
 	// The provider may take seconds: send the replies already due first.
 	c.flush()
+	asked := time.Now()
 	body, err := provider.Nearby(node.ctx, places.Query{
 		Latitude:     lat,
 		Longitude:    lng,
 		RadiusMeters: radiusKm * 1000,
 		MaxResults:   bound,
 	})
+	placesLatency.WithLabelValues(provider.name).Observe(time.Since(asked).Seconds())
 	if err != nil {
-		c.log.Warn("places request failed", zap.Error(err))
+		node.stats.placesFailed.Add(1)
+		c.log.Warn("places request failed", zap.String("provider", provider.name), zap.Error(err))
 		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return
+		return false
 	}
+	node.stats.placesOK.Add(1)
 	start := len(c.out)
 	c.out = append(c.out, record.Line...)
 	c.out = append(c.out, '\n')
@@ -53,9 +59,10 @@ func (c *session) whatsat(msg []byte) {
 	if err != nil {
 		c.log.Warn("places answer unusable", zap.Error(err))
 		c.out = protocol.AppendInvalidReply(c.out[:start], msg)
-		return
+		return false
 	}
 	c.out = append(c.out, "\n\n"...)
+	return true
 }
 
 // appendPlaces appends a places JSON document with its `results` array cut to

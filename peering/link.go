@@ -53,6 +53,8 @@ type Link struct {
 	lastError atomic.Pointer[string]
 	connects  atomic.Int64
 	sent      atomic.Int64
+	bytesSent atomic.Int64
+	received  atomic.Int64
 }
 
 // Status is a snapshot of a link's state.
@@ -65,18 +67,24 @@ type Status struct {
 	Pending   int       `json:"pending"`
 	Connects  int64     `json:"connects"`
 	Sent      int64     `json:"records_sent"`
+	BytesSent int64     `json:"bytes_sent"`
+	// Received counts the lines the peer sent back on the link: complaints,
+	// since a valid AT gets no reply.
+	Received int64 `json:"lines_received"`
 }
 
 // Status returns the link's current state.
 func (l *Link) Status() Status {
 	st := Status{
-		Name:     l.name,
-		Address:  l.address,
-		Up:       l.up.Load(),
-		Since:    time.Unix(0, l.since.Load()),
-		Pending:  l.queue.Len(),
-		Connects: l.connects.Load(),
-		Sent:     l.sent.Load(),
+		Name:      l.name,
+		Address:   l.address,
+		Up:        l.up.Load(),
+		Since:     time.Unix(0, l.since.Load()),
+		Pending:   l.queue.Len(),
+		Connects:  l.connects.Load(),
+		Sent:      l.sent.Load(),
+		BytesSent: l.bytesSent.Load(),
+		Received:  l.received.Load(),
 	}
 	if e := l.lastError.Load(); e != nil {
 		st.LastError = *e
@@ -233,15 +241,18 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 		if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 			return err
 		}
+		bytes := 0
 		for _, r := range batch {
 			w.WriteString(r.Line)
 			w.WriteByte('\n')
+			bytes += len(r.Line) + 1
 		}
 		if err := w.Flush(); err != nil {
 			return err
 		}
 		l.queue.Written()
 		l.sent.Add(int64(len(batch)))
+		l.bytesSent.Add(int64(bytes))
 		if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
 			ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line))
 		}
@@ -258,6 +269,7 @@ func (l *Link) readReplies(conn net.Conn) error {
 	for {
 		line, err := r.ReadSlice('\n')
 		if len(line) > 0 {
+			l.received.Add(1)
 			l.logger.Load().Warn("peer answered", zap.ByteString("reply", line))
 		}
 		switch {

@@ -1,0 +1,116 @@
+package module
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-herd/caddy-herd/protocol"
+)
+
+const metricsNamespace = "caddy_herd"
+
+// The histograms live as long as the process, so that they survive reloads;
+// the counters and gauges are read from the running node at scrape time.
+// Each config registers them in its own registry, which Caddy serves at the
+// admin endpoint's /metrics.
+var (
+	placesLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "places_request_duration_seconds",
+		Help:    "Places provider request latency, by provider.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"provider"})
+	iamatDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "iamat_duration_seconds",
+		Help:    "Time to handle one IAMAT: parse, store, queue floods and format the reply.",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
+	})
+	collectorsOnce sync.Once
+	collectors     []prometheus.Collector
+)
+
+// registerMetrics adds the herd's collectors to a config's registry. A
+// collector already there (a second provisioning in the same config) is
+// kept, so that registration never fails on a reload.
+func registerMetrics(reg *prometheus.Registry) error {
+	if reg == nil {
+		return nil
+	}
+	collectorsOnce.Do(func() {
+		collectors = []prometheus.Collector{placesLatency, iamatDuration, nodeCollector{}}
+	})
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// nodeCollector reports the running node's counters and link states.
+type nodeCollector struct{}
+
+var (
+	messagesDesc = prometheus.NewDesc(metricsNamespace+"_messages_total",
+		"Messages received, by command and result (ok or invalid).", []string{"command", "result"}, nil)
+	recordsDesc = prometheus.NewDesc(metricsNamespace+"_records_total",
+		"Records offered to the table, by outcome: applied (newer) or stale (dropped).", []string{"outcome"}, nil)
+	placesDesc = prometheus.NewDesc(metricsNamespace+"_places_requests_total",
+		"Places provider requests, by provider and outcome (ok or error).", []string{"provider", "outcome"}, nil)
+	clientsDesc = prometheus.NewDesc(metricsNamespace+"_clients",
+		"Clients in the table.", nil, nil)
+	peerUpDesc = prometheus.NewDesc(metricsNamespace+"_peer_up",
+		"Whether the link to a peer is up (1) or down (0).", []string{"peer"}, nil)
+	peerQueueDesc = prometheus.NewDesc(metricsNamespace+"_peer_queue_length",
+		"Records waiting to be sent to a peer.", []string{"peer"}, nil)
+	peerSentDesc = prometheus.NewDesc(metricsNamespace+"_floods_sent_total",
+		"Records written to a peer's link.", []string{"peer"}, nil)
+	peerConnectsDesc = prometheus.NewDesc(metricsNamespace+"_peer_connects_total",
+		"Times the link to a peer came up.", []string{"peer"}, nil)
+)
+
+func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{messagesDesc, recordsDesc, placesDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
+		ch <- d
+	}
+}
+
+func (nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	n := runningNode()
+	if n == nil {
+		return
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for cmd := range commandCount {
+		name := protocol.Command(cmd).String()
+		counter(messagesDesc, n.stats.messages[cmd][resultOK].Load(), name, "ok")
+		counter(messagesDesc, n.stats.messages[cmd][resultInvalid].Load(), name, "invalid")
+	}
+	counter(recordsDesc, n.stats.applied.Load(), "applied")
+	counter(recordsDesc, n.stats.stale.Load(), "stale")
+	if p := n.places.Load(); p != nil {
+		counter(placesDesc, n.stats.placesOK.Load(), p.name, "ok")
+		counter(placesDesc, n.stats.placesFailed.Load(), p.name, "error")
+	}
+	gauge(clientsDesc, float64(n.store.Len()))
+	for _, l := range *n.links.Load() {
+		st := l.Status()
+		up := 0.0
+		if st.Up {
+			up = 1
+		}
+		gauge(peerUpDesc, up, st.Name)
+		gauge(peerQueueDesc, float64(st.Pending), st.Name)
+		counter(peerSentDesc, st.Sent, st.Name)
+		counter(peerConnectsDesc, st.Connects, st.Name)
+	}
+}
