@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/caddy-herd/caddy-herd/module"
+	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
 func init() {
@@ -24,6 +25,8 @@ func init() {
 //		places <provider> [<args...>] [{
 //			<provider options>
 //		}]
+//		max_radius <km>
+//		max_bound <places>
 //	}
 //
 // A second `herd` block adds to the first.
@@ -83,6 +86,28 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.PlacesRaw = caddyconfig.JSONModuleObject(unm, "provider", provider, nil)
+
+		case "max_radius":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("max_radius: want one radius in kilometres")
+			}
+			km, ok := protocol.ParseRadius([]byte(args[0]))
+			if !ok {
+				return nil, d.Errf("max_radius: %q is not a radius within (0, %d] km", args[0], protocol.MaxRadiusKm)
+			}
+			app.MaxRadiusKm = km
+
+		case "max_bound":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("max_bound: want one number of places")
+			}
+			bound, ok := protocol.ParseBound([]byte(args[0]))
+			if !ok {
+				return nil, d.Errf("max_bound: %q is not a whole number within [0, %d]", args[0], protocol.MaxBound)
+			}
+			app.MaxBound = &bound
 
 		default:
 			return nil, d.Errf("herd: unknown subdirective %q", directive)

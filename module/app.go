@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-herd/caddy-herd/places"
+	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
 func init() {
@@ -39,6 +40,14 @@ type App struct {
 	// key: `google_legacy`, `google` or `file`. Without one, WHATSAT is
 	// answered `? <line>`.
 	PlacesRaw json.RawMessage `json:"places,omitempty" caddy:"namespace=herd.places inline_key=provider"`
+
+	// MaxRadiusKm caps the radius a WHATSAT may ask for, in kilometres,
+	// within (0, 50]; a larger radius is answered `? <line>`. Default: 50.
+	MaxRadiusKm float64 `json:"max_radius_km,omitempty"`
+
+	// MaxBound caps the number of places a WHATSAT may ask for, within
+	// [0, 20]; a larger bound is answered `? <line>`. Default: 20.
+	MaxBound *int `json:"max_bound,omitempty"`
 
 	places places.Provider
 	node   *node
@@ -94,11 +103,30 @@ func (a *App) Validate() error {
 			return fmt.Errorf("herd peer %q: %w", p.Name, err)
 		}
 	}
+	if a.MaxRadiusKm < 0 || a.MaxRadiusKm > protocol.MaxRadiusKm {
+		return fmt.Errorf("herd max_radius_km %v: must be within (0, %d]", a.MaxRadiusKm, protocol.MaxRadiusKm)
+	}
+	if a.MaxBound != nil && (*a.MaxBound < 0 || *a.MaxBound > protocol.MaxBound) {
+		return fmt.Errorf("herd max_bound %d: must be within [0, %d]", *a.MaxBound, protocol.MaxBound)
+	}
 	return nil
+}
+
+// limits returns the WHATSAT limits of this config, defaults applied.
+func (a *App) limits() whatsatLimits {
+	l := whatsatLimits{radiusKm: a.MaxRadiusKm, bound: protocol.MaxBound}
+	if l.radiusKm == 0 {
+		l.radiusKm = protocol.MaxRadiusKm
+	}
+	if a.MaxBound != nil {
+		l.bound = *a.MaxBound
+	}
+	return l
 }
 
 // Start applies this config to the node: name, provider, and peer links.
 func (a *App) Start() error {
+	a.node.limits.Store(new(a.limits()))
 	a.node.configure(a.Name, a.Peers, a.places, a.logger)
 	a.logger.Info("herd server started", zap.String("name", a.Name), zap.Int("peers", len(a.Peers)), zap.Int("clients", a.node.store.Len()))
 	return nil

@@ -22,6 +22,9 @@ func TestAppValidate(t *testing.T) {
 		{"no port", App{Name: "A", Peers: []Peer{{"B", "127.0.0.1"}}}, "not host:port"},
 		{"no host", App{Name: "A", Peers: []Peer{{"B", ":12000"}}}, "has no host"},
 		{"port zero", App{Name: "A", Peers: []Peer{{"B", "h:0"}}}, "port must be"},
+		{"radius limit", App{Name: "A", MaxRadiusKm: 51}, "max_radius_km 51"},
+		{"bound limit", App{Name: "A", MaxBound: new(21)}, "max_bound 21"},
+		{"limits within range", App{Name: "A", MaxRadiusKm: 10, MaxBound: new(0)}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

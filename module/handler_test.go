@@ -151,3 +151,18 @@ func TestHandlerEndsWhenNodeCloses(t *testing.T) {
 		t.Fatal("an open connection survived the node")
 	}
 }
+
+func TestHandlerWhatsatLimits(t *testing.T) {
+	n := newTestNode(t, &stubPlaces{body: `{"results":[],"status":"OK"}`})
+	n.limits.Store(&whatsatLimits{radiusKm: 5, bound: 3})
+	n.store.Put(herdstore.NewRecord("AT A +0.1 kiwi +1+1 1"))
+	conn, _ := serveOne(t, testHandler(n))
+	go io.WriteString(conn, "WHATSAT kiwi 5.1 3\nWHATSAT kiwi 5 4\nWHATSAT kiwi 5 3\n")
+	r := bufio.NewReader(conn)
+	for _, want := range []string{"? WHATSAT kiwi 5.1 3\n", "? WHATSAT kiwi 5 4\n", "AT A +0.1 kiwi +1+1 1\n"} {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if got, _ := r.ReadString('\n'); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}

@@ -30,6 +30,7 @@ type node struct {
 
 	name   atomic.Pointer[string]
 	places atomic.Pointer[placesProvider]
+	limits atomic.Pointer[whatsatLimits]
 	logger atomic.Pointer[zap.Logger]
 
 	mu    sync.Mutex // serializes configure and Destruct
@@ -56,6 +57,12 @@ func (n *node) openConnection(max int) bool {
 }
 
 func (n *node) closeConnection() { n.connections.Add(-1) }
+
+// whatsatLimits are the largest radius and bound a WHATSAT may ask for.
+type whatsatLimits struct {
+	radiusKm float64
+	bound    int
+}
 
 type placesProvider struct {
 	places.Provider

@@ -33,6 +33,11 @@ func (c *session) whatsat(msg []byte) bool {
 	}
 	radiusKm, _ := protocol.ParseRadius(c.fields[protocol.WHATSATRadius])
 	bound, _ := protocol.ParseBound(c.fields[protocol.WHATSATBound])
+	if limits := node.limits.Load(); limits != nil && (radiusKm > limits.radiusKm || bound > limits.bound) {
+		c.log.Debug("WHATSAT beyond the configured limits", zap.Float64("max_radius_km", limits.radiusKm), zap.Int("max_bound", limits.bound))
+		c.out = protocol.AppendInvalidReply(c.out, msg)
+		return false
+	}
 	lat, lng, _ := protocol.ParseLocation([]byte(strings.Split(record.Line, " ")[protocol.ATLocation]))
 
 	// The provider may take seconds: send the replies already due first.
