@@ -29,12 +29,16 @@ func adapt(t *testing.T, filename, body string) ([]byte, error) {
 // testdata/<name>.json (go test -update rewrites them).
 func TestGoldenAdapt(t *testing.T) {
 	files, _ := filepath.Glob("../examples/*.caddyfile")
-	files = append(files, "../Caddyfile.example")
-	if len(files) < 6 {
+	multiHost, _ := filepath.Glob("../examples/multi-host/*.caddyfile")
+	files = append(append(files, multiHost...), "../Caddyfile.example")
+	if len(files) < 11 {
 		t.Fatalf("found only %v", files)
 	}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".caddyfile")
+		if strings.Contains(file, "multi-host") {
+			name = "multi-host-" + name
+		}
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile(file)
 			if err != nil {
