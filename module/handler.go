@@ -175,7 +175,9 @@ func (c *session) serve() string {
 			c.flush()
 			return "line too long"
 		}
-		if len(line) > 0 {
+		// Only a clean EOF makes an unterminated line a message: a line cut by
+		// the idle timeout or a reset is dropped unanswered.
+		if len(line) > 0 && (err == nil || errors.Is(err, io.EOF)) {
 			c.handleLine(line)
 			if len(c.out) >= flushReplyBytes && !c.flush() {
 				return "write failed"
