@@ -55,6 +55,7 @@ type Link struct {
 	sent      atomic.Int64
 	bytesSent atomic.Int64
 	received  atomic.Int64
+	bytesRecv atomic.Int64
 }
 
 // Status is a snapshot of a link's state.
@@ -70,21 +71,23 @@ type Status struct {
 	BytesSent int64     `json:"bytes_sent"`
 	// Received counts the lines the peer sent back on the link: complaints,
 	// since a valid AT gets no reply.
-	Received int64 `json:"lines_received"`
+	Received      int64 `json:"lines_received"`
+	BytesReceived int64 `json:"bytes_received"`
 }
 
 // Status returns the link's current state.
 func (l *Link) Status() Status {
 	st := Status{
-		Name:      l.name,
-		Address:   l.address,
-		Up:        l.up.Load(),
-		Since:     time.Unix(0, l.since.Load()),
-		Pending:   l.queue.Len(),
-		Connects:  l.connects.Load(),
-		Sent:      l.sent.Load(),
-		BytesSent: l.bytesSent.Load(),
-		Received:  l.received.Load(),
+		Name:          l.name,
+		Address:       l.address,
+		Up:            l.up.Load(),
+		Since:         time.Unix(0, l.since.Load()),
+		Pending:       l.queue.Len(),
+		Connects:      l.connects.Load(),
+		Sent:          l.sent.Load(),
+		BytesSent:     l.bytesSent.Load(),
+		Received:      l.received.Load(),
+		BytesReceived: l.bytesRecv.Load(),
 	}
 	if e := l.lastError.Load(); e != nil {
 		st.LastError = *e
@@ -268,7 +271,8 @@ func (l *Link) readReplies(conn net.Conn) error {
 	r := bufio.NewReaderSize(conn, 4096)
 	for {
 		line, err := r.ReadSlice('\n')
-		if len(line) > 0 {
+		l.bytesRecv.Add(int64(len(line)))
+		if len(line) > 0 && (err == nil || line[len(line)-1] == '\n') {
 			l.received.Add(1)
 			l.logger.Load().Warn("peer answered", zap.ByteString("reply", line))
 		}
