@@ -12,7 +12,7 @@ import (
 
 // adminClient opens a connection per request, so that the tests' own admin
 // calls leave no connection behind in the servers' counts.
-var adminClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+var adminClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
 
 // tableRecord is one line of GET /herd/clients.
 type tableRecord struct {

@@ -233,12 +233,13 @@ func rtt(t *testing.T, s *server, n int) (time.Duration, time.Duration) {
 	return d[n/2], d[n*99/100]
 }
 
-// fill stores n clients at s over one pipelined connection.
-func fill(t *testing.T, s *server, prefix string, n int) {
+// fill stores n clients at s over one pipelined connection, their IDs padded
+// to padding bytes.
+func fill(t *testing.T, s *server, prefix string, n, padding int) {
 	t.Helper()
 	c := dial(t, s)
 	defer c.close()
-	pad := strings.Repeat("x", 60)
+	pad := strings.Repeat("x", padding)
 	go func() {
 		w := bufio.NewWriterSize(c.conn, 64<<10)
 		for i := 0; i < n; i++ {
@@ -279,8 +280,10 @@ func (h *herd) peer(s *server, name string) peerStatus {
 func TestFaultPeerThatNeverReads(t *testing.T) {
 	h := startHerd(t)
 	s := h.servers[farmar]
-	const clients = 100000
-	fill(t, s, "big", clients)
+	// 20,000 records of 1 KiB: far more than the kernel buffers between
+	// Farmar and a peer that does not read.
+	const clients, padding = 20000, 1000
+	fill(t, s, "big", clients, padding)
 	baseP50, baseP99 := rtt(t, s, 300)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -308,7 +311,7 @@ func TestFaultPeerThatNeverReads(t *testing.T) {
 	}
 
 	stuckP50, stuckP99 := rtt(t, s, 300)
-	fill(t, s, "big", clients) // every client again: the queue must not grow past one record each
+	fill(t, s, "big", clients, padding) // every client again: the queue must not grow past one record each
 	table := len(h.table(s))
 	stuck := h.peer(s, "Stuck")
 	if stuck.Pending > table {
@@ -409,7 +412,7 @@ func TestFaultFlappingPeer(t *testing.T) {
 	}
 	h := startHerd(t)
 	s := h.servers[farmar]
-	fill(t, s, "flap", 1000)
+	fill(t, s, "flap", 1000, 60)
 	f := &flapper{addr: fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])}
 	f.up(t)
 	h.addPeer(s, "Flap", f.addr)
