@@ -123,3 +123,18 @@ func BenchmarkPut(b *testing.B) {
 		s.Put(recs[i&(len(recs)-1)])
 	}
 }
+
+func BenchmarkGet(b *testing.B) {
+	s := New()
+	keys := make([][]byte, 1<<16)
+	for i := range keys {
+		r := rec("A", fmt.Sprintf("client-%d", i), "1")
+		s.Put(r)
+		keys[i] = []byte(r.Client)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Get(keys[i&(len(keys)-1)])
+	}
+}

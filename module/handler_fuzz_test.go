@@ -2,7 +2,9 @@ package module
 
 import (
 	"bytes"
+	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"github.com/mholt/caddy-l4/layer4"
 	"go.uber.org/zap"
 
+	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/peering"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
@@ -105,4 +109,29 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%d replies for %d messages %q: %q", got, len(want), want, conn.out.String())
 		}
 	})
+}
+
+// BenchmarkHandleIAMAT runs the whole handler over a script of IAMATs for
+// distinct clients: parse, store, format, reply.
+func BenchmarkHandleIAMAT(b *testing.B) {
+	const lines = 10000
+	var script bytes.Buffer
+	for i := 0; i < lines; i++ {
+		script.WriteString("IAMAT client-")
+		script.WriteString(strconv.Itoa(i))
+		script.WriteString(" +34.068930-118.445127 1520023934.918963997\n")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
+	n.links.Store(new([]*peering.Link))
+	n.configure("Bench", nil, nil, zap.NewNop())
+	h := &Handler{MaxLineBytes: 4096, node: n, logger: zap.NewNop()}
+	b.ReportAllocs()
+	b.SetBytes(int64(script.Len()))
+	for b.Loop() {
+		conn := &scriptConn{in: bytes.NewReader(script.Bytes())}
+		h.Handle(layer4.WrapConnection(conn, nil, zap.NewNop()), nil)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 }

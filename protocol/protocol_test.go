@@ -259,3 +259,24 @@ func FuzzLine(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseIAMAT(b *testing.B) {
+	line := []byte("IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997")
+	var f [][]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		f = Fields(f, line)
+		if Classify(f) != IAMAT {
+			b.Fatal("not IAMAT")
+		}
+	}
+}
+
+func BenchmarkFormatIAMATReply(b *testing.B) {
+	f := Fields(nil, []byte("IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997"))
+	out := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		out = AppendIAMATReply(out[:0], "Farmar", 1520023935182837383, f)
+	}
+}
