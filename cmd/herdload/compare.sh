@@ -71,10 +71,10 @@ herd_server A 14000 B=14001 C=14002
 pids+=($!)
 waitport 14100
 
-redis-server --port 16379 --save '' --appendonly no --daemonize no >"$work/redis0.log" 2>&1 &
+redis-server --port 16379 --dir "$work" --save '' --appendonly no >"$work/redis0.log" 2>&1 &
 pids+=($!)
 for port in 16380 16381; do
-	redis-server --port "$port" --save '' --appendonly no --replicaof 127.0.0.1 16379 >"$work/redis-$port.log" 2>&1 &
+	redis-server --port "$port" --dir "$work" --save '' --appendonly no --replicaof 127.0.0.1 16379 >"$work/redis-$port.log" 2>&1 &
 	pids+=($!)
 done
 waitport 16379
