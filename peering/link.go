@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -236,6 +237,9 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 		if len(batch) == 0 {
 			select {
 			case <-l.queue.Ready():
+				// Yield once so that the connections which woke the link can
+				// queue more: a busy link then writes batches, not single lines.
+				runtime.Gosched()
 				continue
 			case <-ctx.Done():
 				return context.Cause(ctx)
