@@ -133,6 +133,7 @@ func TestRemovingTheHerdClosesConnections(t *testing.T) {
 	c := dial(t, s)
 	defer c.close()
 	c.iamat("gone", kiwiLocation, now())
+	h.waitUntil("Hill's link to Meeks is up", func() bool { return h.peer(s, "Meeks").Up })
 	h.reload(s, fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n}\n", s.adminPort))
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := c.r.Read(make([]byte, 1)); err != io.EOF {

@@ -163,6 +163,7 @@ func (l *Link) Pending() int { return l.queue.Len() }
 
 func (l *Link) run(ctx context.Context) {
 	defer close(l.done)
+	defer func() { l.logger.Load().Info("peer link closed") }()
 	dialer := net.Dialer{Timeout: dialTimeout}
 	attempt := 0
 	for {
@@ -188,7 +189,6 @@ func (l *Link) run(ctx context.Context) {
 		l.setState(false, err)
 		l.queue.Clear() // the next catch-up sends the whole table again
 		if ctx.Err() != nil {
-			l.logger.Load().Info("peer link closed")
 			return
 		}
 		if time.Since(up) >= stableAfter {
