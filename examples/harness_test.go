@@ -127,16 +127,9 @@ func startHerdOptions(t *testing.T, proxied bool) *herd {
 	h := &herd{t: t, dir: t.TempDir(), places: fakeplaces.Start(t), proxies: make(map[[2]string]*linkProxy)}
 	ports := freePorts(t, 2*len(serverNames))
 	peerLine := regexp.MustCompile(`peer (\w+) (127\.0\.0\.1:\d+)`)
-	address := regexp.MustCompile(`127\.0\.0\.1:(1200|210)([0-4])\b`)
 	for i, name := range serverNames {
-		example, err := os.ReadFile(name + ".caddyfile")
-		if err != nil {
-			t.Fatal(err)
-		}
-		config := address.ReplaceAllStringFunc(string(example), func(m string) string {
-			sub := address.FindStringSubmatch(m)
-			j := int(sub[2][0] - '0')
-			if sub[1] == "210" {
+		config := exampleConfig(t, name, h.dir, providerFor(name, h.places.URL), func(j int, admin bool) string {
+			if admin {
 				j += len(serverNames)
 			}
 			return fmt.Sprintf("127.0.0.1:%d", ports[j])
@@ -149,8 +142,6 @@ func startHerdOptions(t *testing.T, proxied bool) *herd {
 				return "peer " + sub[1] + " " + p.addr()
 			})
 		}
-		config = strings.ReplaceAll(config, "output file logs/", "output file "+h.dir+"/")
-		config = strings.ReplaceAll(config, "places file places.json", providerFor(name, h.places.URL))
 		s := &server{
 			name:      name,
 			port:      ports[i],
@@ -169,6 +160,27 @@ func startHerdOptions(t *testing.T, proxied bool) *herd {
 		h.start(s)
 	}
 	return h
+}
+
+// exampleAddress matches the example Caddyfiles' addresses: 1200i is server
+// i's herd port, 210i its admin endpoint.
+var exampleAddress = regexp.MustCompile(`127\.0\.0\.1:(1200|210)([0-4])\b`)
+
+// exampleConfig returns the example Caddyfile of server name with every
+// address mapped by addressOf (the server's index, and whether it is the
+// admin endpoint), its logs in dir, and provider for the places file.
+func exampleConfig(t *testing.T, name, dir, provider string, addressOf func(server int, admin bool) string) string {
+	t.Helper()
+	example, err := os.ReadFile(name + ".caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := exampleAddress.ReplaceAllStringFunc(string(example), func(m string) string {
+		sub := exampleAddress.FindStringSubmatch(m)
+		return addressOf(int(sub[2][0]-'0'), sub[1] == "210")
+	})
+	config = strings.ReplaceAll(config, "output file logs/", "output file "+dir+"/")
+	return strings.ReplaceAll(config, "places file places.json", provider)
 }
 
 func (h *herd) start(s *server) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -128,21 +127,13 @@ func startHerdInNamespaces(t *testing.T) (*herd, *testNetwork) {
 	for i := range serverNames {
 		spaces[i], addrs[i] = n.addHost(i)
 	}
-	address := regexp.MustCompile(`127\.0\.0\.1:(1200|210)([0-4])\b`)
 	for i, name := range serverNames {
-		example, err := os.ReadFile(name + ".caddyfile")
-		if err != nil {
-			t.Fatal(err)
-		}
-		config := address.ReplaceAllStringFunc(string(example), func(m string) string {
-			sub := address.FindStringSubmatch(m)
-			if sub[1] == "210" {
-				return addrs[i] + ":2019"
+		config := exampleConfig(t, name, h.dir, "places file "+mustAbs(t, "places.json"), func(j int, admin bool) string {
+			if admin {
+				return addrs[j] + ":2019"
 			}
-			return addrs[int(sub[2][0]-'0')] + ":12000"
+			return addrs[j] + ":12000"
 		})
-		config = strings.ReplaceAll(config, "output file logs/", "output file "+h.dir+"/")
-		config = strings.ReplaceAll(config, "places file places.json", "places file "+mustAbs(t, "places.json"))
 		s := &server{name: name, port: 12000, adminPort: 2019, host: addrs[i], netns: spaces[i], adapter: "caddyfile",
 			config: filepath.Join(h.dir, name+".caddyfile"), output: filepath.Join(h.dir, name+".out")}
 		if err := os.WriteFile(s.config, []byte(config), 0o600); err != nil {
