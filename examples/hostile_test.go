@@ -201,6 +201,25 @@ func hostileIAMAT(t *testing.T, c *client, server, clientID string) string {
 	return at
 }
 
+// hostileClose is how a watched connection ended: what it read, the error
+// that ended the read, and when.
+type hostileClose struct {
+	data []byte
+	err  error
+	at   time.Time
+}
+
+// hostileWatchClose reads conn in the background until it ends or timeout
+// passes, and reports how it ended.
+func hostileWatchClose(conn net.Conn, timeout time.Duration) <-chan hostileClose {
+	closed := make(chan hostileClose, 1)
+	go func() {
+		data, err := hostileReadAll(conn, timeout)
+		closed <- hostileClose{data, err, time.Now()}
+	}()
+	return closed
+}
+
 // hostileReadAll reads from conn until an error or the timeout, and returns
 // what it read and the error that ended it.
 func hostileReadAll(conn net.Conn, timeout time.Duration) ([]byte, error) {
@@ -766,23 +785,14 @@ func TestHostileSlowloris(t *testing.T) {
 	}
 	defer slow.Close()
 	line := "IAMAT slowloris " + kiwiLocation + " " + now() + "\n" // ~6 s at 10 bytes/s
-	type outcome struct {
-		data []byte
-		err  error
-		at   time.Time
-	}
-	closed := make(chan outcome, 1)
-	go func() {
-		data, err := hostileReadAll(slow, 20*time.Second)
-		closed <- outcome{data, err, time.Now()}
-	}()
+	closed := hostileWatchClose(slow, 20*time.Second)
 
 	began := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	sent, ticks, answered := 0, 0, 0
 	var writeErr error
-	var o outcome
+	var o hostileClose
 wait:
 	for {
 		select {
@@ -983,16 +993,7 @@ func TestHostilePeerGarbageAndHalfLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	type outcome struct {
-		data []byte
-		err  error
-		at   time.Time
-	}
-	closed := make(chan outcome, 1)
-	go func() {
-		data, err := hostileReadAll(fake, 30*time.Second)
-		closed <- outcome{data, err, time.Now()}
-	}()
+	closed := hostileWatchClose(fake, 30*time.Second)
 
 	// 64 KiB of random bytes in lines of up to 1000 bytes, then half an AT
 	// line (five fields: invalid however it is cut).
@@ -1036,7 +1037,7 @@ func TestHostilePeerGarbageAndHalfLines(t *testing.T) {
 	checkTable("while the fake peer stalls")
 
 	// The idle timeout closes the stalled connection.
-	var o outcome
+	var o hostileClose
 	select {
 	case o = <-closed:
 	case <-time.After(waitTimeout):
