@@ -25,7 +25,7 @@ func splitLocation(b []byte) (lat, lng []byte, ok bool) {
 // validCoordinate checks one signed coordinate against its limit in degrees.
 func validCoordinate(c []byte, limit uint64) bool {
 	whole, frac, ok := splitDecimal(c[1:])
-	if !ok || (frac != nil && len(frac) == 0) {
+	if !ok {
 		return false
 	}
 	return atMost(whole, frac, limit)

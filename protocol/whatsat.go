@@ -12,7 +12,7 @@ const (
 // with 0 < radius <= 50, judged on its digits.
 func ParseRadius(b []byte) (km float64, ok bool) {
 	whole, frac, ok := splitDecimal(b)
-	if !ok || (frac != nil && len(frac) == 0) {
+	if !ok {
 		return 0, false
 	}
 	if allZeros(whole) && allZeros(frac) {
