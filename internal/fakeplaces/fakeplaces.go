@@ -55,11 +55,22 @@ type Server struct {
 // Start serves the fake on 127.0.0.1 and returns it; tb's cleanup closes it.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s := New()
+	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	tb.Cleanup(s.srv.Close)
 	return s
+}
+
+// New returns the fake as a handler to mount on a server of one's own, such
+// as a load generator's stand-in provider; its URL is left empty.
+func New() *Server {
+	return &Server{}
+}
+
+// ServeHTTP answers one request as Google would.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.serveHTTP(w, r)
 }
 
 // Requests returns how many requests the fake has received so far,
