@@ -92,8 +92,16 @@ func closedLoop(addr string, conns, pipeline int, duration time.Duration, newExc
 				fail(err)
 				return
 			}
+			draining := false
 			for len(sent) > 0 {
-				if stop.Load() {
+				if !draining && stop.Load() {
+					// Requests may still sit in the buffer, waiting for the
+					// replies already read to run out: send them too.
+					draining = true
+					if err := w.Flush(); err != nil {
+						fail(err)
+						return
+					}
 					conn.SetReadDeadline(time.Now().Add(drainTimeout))
 				}
 				ok, err := ex.readReply(r)
@@ -110,7 +118,7 @@ func closedLoop(addr string, conns, pipeline int, duration time.Duration, newExc
 					local = append(local, time.Since(start))
 					ops.Add(1)
 				}
-				if stop.Load() {
+				if draining {
 					continue
 				}
 				if err := send(); err != nil {

@@ -1,52 +1,190 @@
 #!/usr/bin/env bash
-# Runs the IAMAT throughput comparison in one go and prints a table:
-#   herd   - a herd server with two live peers receiving its floods
-#   raw    - herdload's minimal Go line server (the loopback ceiling)
-#   redis  - redis-server with two live replicas, GEOADD of the same client IDs
-#            through redis-benchmark with the same connections and pipelining
-# Needs Go, and redis-server/redis-benchmark (Debian's redis-server package).
-# Usage: cmd/herdload/compare.sh [seconds per run, default 5]
+# Measures the herd against baselines run on the same machine in the same
+# run, and prints one table per measurement with the ratio to its baseline:
+#
+#   iamat      IAMAT throughput: a herd server with two live peers vs herdload's
+#              raw line server vs Redis with two replicas (GEOADD through
+#              redis-benchmark), same connections and pipelining
+#   propagate  IAMAT at A until the flood reaches a fake peer three hops away
+#              (A -> B -> C -> herdload), quiescent and under an open-loop load
+#              at half A's measured maximum; vs three raw relays
+#   memory     RSS and heap growth per stored client at 1k, 100k and 1M clients;
+#              vs Redis storing the same records (SET client "AT ...")
+#   catchup    a server killed (-9) and restarted at once relearns a 1M-client
+#              table from its peer: time and bytes; vs a Redis replica's full
+#              resync of the same records, and vs the table's own size
+#   whatsat    WHATSAT throughput against a local fake Google provider, beside
+#              the provider's own throughput, with upstream requests per WHATSAT
+#   scale      IAMAT throughput as the table grows (1k, 100k, 1M) and as
+#              connections grow (10, 100, 1000); vs the smallest, and vs raw
+#
+# Needs Go, curl, awk, and redis-server/redis-benchmark/redis-cli (Debian's
+# redis-server package). Every process it starts is stopped when it ends,
+# however it ends.
+#
+# Usage: cmd/herdload/compare.sh [-s section,...] [seconds per run, default 5]
+#   e.g. cmd/herdload/compare.sh -s propagate,catchup 3
+# Environment: PORT_BASE (default 14000; ports PORT_BASE .. PORT_BASE+2400 are
+# used), PROBES (propagation probes per phase, default 1000),
+# MEMORY_SIZES (default "1000 100000 1000000"), CATCHUP_CLIENTS (default
+# 1000000), SCALE_SIZES (default "1000 100000 1000000"),
+# SCALE_CONNS (default "10 100 1000").
 set -euo pipefail
 
+command_line="$0 $*"
+sections=iamat,propagate,memory,catchup,whatsat,scale
+while getopts "s:h" opt; do
+	case $opt in
+	s) sections=$OPTARG ;;
+	*)
+		sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+		exit 2
+		;;
+	esac
+done
+shift $((OPTIND - 1))
 seconds=${1:-5}
+base=${PORT_BASE:-14000}
+probes=${PROBES:-1000}
+memory_sizes=${MEMORY_SIZES:-"1000 100000 1000000"}
+catchup_clients=${CATCHUP_CLIENTS:-1000000}
+scale_sizes=${SCALE_SIZES:-"1000 100000 1000000"}
+scale_conns=${SCALE_CONNS:-"10 100 1000"}
+for s in ${sections//,/ }; do
+	case $s in
+	iamat | propagate | memory | catchup | whatsat | scale) ;;
+	*)
+		echo "unknown section $s (iamat, propagate, memory, catchup, whatsat, scale)" >&2
+		exit 2
+		;;
+	esac
+done
+
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
+# Caddy's autosaved config and data stay in the run's folder.
+export XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data
+# 1000 client connections, plus peers, Redis and the load generator.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
 pids=()
-cleanup() {
+declare -A pid_of
+stop_all() {
+	[ ${#pids[@]} -gt 0 ] || return 0
 	kill "${pids[@]}" 2>/dev/null || true
+	for _ in $(seq 100); do
+		local alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.05
+	done
+	kill -9 "${pids[@]}" 2>/dev/null || true
 	wait "${pids[@]}" 2>/dev/null || true
+	pids=()
+	pid_of=()
+}
+cleanup() {
+	local rc=$?
+	stop_all
+	if [ $rc != 0 ] && [ -d "$work" ]; then
+		for f in "$work"/*.log; do
+			[ -s "$f" ] || continue
+			echo "--- last lines of $(basename "$f")" >&2
+			tail -n 5 "$f" >&2
+		done
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)" >&2; exit 1; }
+for cmd in go curl awk redis-server redis-cli redis-benchmark; do
+	command -v $cmd >/dev/null || {
+		echo "needs $cmd (redis-*: apt-get install redis-server)" >&2
+		exit 1
+	}
+done
 
 echo "building..." >&2
 (cd "$root" && go build -o "$work/caddy" ./cmd/caddy && go build -o "$work/herdload" ./cmd/herdload)
+herdload=$work/herdload
+
+# --- helpers -----------------------------------------------------------------
+
+# start NAME COMMAND...: runs COMMAND in the background, output in NAME.log.
+start() {
+	local name=$1
+	shift
+	"$@" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	pid_of[$name]=$!
+}
+
+# alive NAME: fails the run if the process started as NAME has exited.
+alive() {
+	kill -0 "${pid_of[$1]}" 2>/dev/null || {
+		echo "$1 exited" >&2
+		exit 1
+	}
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 waitport() {
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+	for _ in $(seq 400); do
+		port_open "$1" && return 0
 		sleep 0.05
 	done
 	echo "nothing listens on $1" >&2
 	exit 1
 }
 
-# A herd of three: A floods every IAMAT to B and C. Logs at INFO: the
-# per-message DEBUG entries of the examples are not part of the product's cost.
-herd_server() { # name port peers...
-	local name=$1 port=$2
-	shift 2
+# wait_until SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds.
+wait_until() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			echo "timed out waiting for: $*" >&2
+			exit 1
+		fi
+		sleep 0.02
+	done
+}
+
+now_ns() { date +%s%N; }
+
+# field KEY LINE: the value of KEY=value in a line of herdload output.
+field() { sed -E "s/(^|.* )$1=([^ ]*).*/\2/" <<<"$2"; }
+
+# calc FORMAT EXPRESSION: awk arithmetic; "-" when it fails (a division by
+# zero, a figure missing).
+calc() { awk "BEGIN { printf \"$1\", $2 }" 2>/dev/null || echo -; }
+
+# json_int URL KEY: the sum of every "KEY": <integer> in the JSON at URL; 0
+# when nothing answers.
+json_int() {
+	{ curl -fsS "$1" 2>/dev/null || true; } | { grep -o "\"$2\": *[0-9]*" || true; } | awk -F: '{ s += $2 } END { print s + 0 }'
+}
+
+rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
+
+# herd_caddyfile NAME PORT ADMIN(port|off) EXTRA PEER=PORT...: a herd server's
+# config, logging at INFO: the per-message DEBUG entries are not part of the
+# product's cost. EXTRA is more lines for the herd block.
+herd_caddyfile() {
+	local name=$1 port=$2 admin=$3 extra=$4
+	shift 4
 	{
 		echo "{"
-		echo "	admin off"
+		if [ "$admin" = off ]; then echo "	admin off"; else echo "	admin 127.0.0.1:$admin"; fi
 		echo "	log {"
 		echo "		level INFO"
 		echo "	}"
 		echo "	herd {"
 		echo "		name $name"
 		for p in "$@"; do echo "		peer ${p%%=*} 127.0.0.1:${p##*=}"; done
+		[ -z "$extra" ] || echo "$extra"
 		echo "	}"
 		echo "	layer4 {"
 		echo "		127.0.0.1:$port {"
@@ -59,45 +197,391 @@ herd_server() { # name port peers...
 		echo "	}"
 		echo "}"
 	} >"$work/$name.caddyfile"
-	"$work/caddy" run --adapter caddyfile --config "$work/$name.caddyfile" >"$work/$name.log" 2>&1 &
-	pids+=($!)
+}
+
+# herd_server NAME PORT ADMIN EXTRA PEER=PORT...: starts a herd server.
+herd_server() {
+	herd_caddyfile "$@"
+	start "$1" "$work/caddy" run --adapter caddyfile --config "$work/$1.caddyfile"
+	waitport "$2"
+}
+
+# redis_server NAME PORT ARGS...: starts redis-server without persistence.
+redis_server() {
+	local name=$1 port=$2
+	shift 2
+	mkdir -p "$work/$name"
+	start "$name" redis-server --port "$port" --dir "$work/$name" --save '' --appendonly no "$@"
 	waitport "$port"
 }
-herd_server B 14001 A=14000
-herd_server C 14002 A=14000
-herd_server A 14000 B=14001 C=14002
 
-"$work/herdload" raw -addr 127.0.0.1:14100 >/dev/null &
-pids+=($!)
-waitport 14100
+redis_info() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v k="$3" '$1 == k { print $2 }'; }
 
-redis-server --port 16379 --dir "$work" --save '' --appendonly no >"$work/redis0.log" 2>&1 &
-pids+=($!)
-for port in 16380 16381; do
-	redis-server --port "$port" --dir "$work" --save '' --appendonly no --replicaof 127.0.0.1 16379 >"$work/redis-$port.log" 2>&1 &
-	pids+=($!)
-done
-waitport 16379
-for _ in $(seq 100); do
-	[ "$(redis-cli -p 16379 info replication | grep -c 'state=online')" = 2 ] && break
-	sleep 0.1
-done
+# gc ADMIN: makes a Caddy collect its garbage (a heap profile with gc=1 does).
+gc() { curl -fsS "http://127.0.0.1:$1/debug/pprof/heap?gc=1" >/dev/null; }
 
-ulimit -n 65536 2>/dev/null || true
-printf "%-5s %-3s %12s %12s %12s %10s %10s   %s\n" C P herd/s raw/s redis/s herd/raw herd/redis "herd p50/p99 us"
-for c in 1 10 50 1000; do
-	for p in 1 16; do
-		herd=$("$work/herdload" iamat -addr 127.0.0.1:14000 -c "$c" -p "$p" -d "${seconds}s" -prefix "h$c-$p")
-		raw=$("$work/herdload" iamat -addr 127.0.0.1:14100 -c "$c" -p "$p" -d "${seconds}s")
-		n=$((c * p * 2000))
-		[ "$n" -lt 200000 ] && n=200000
-		[ "$n" -gt 2000000 ] && n=2000000
-		redis=$(redis-benchmark -p 16379 -c "$c" -P "$p" -n "$n" -r 100000 -q \
-			GEOADD herd -118.445127 34.068930 client-__rand_int__ 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
-		h=$(sed -E 's/.*ops_per_sec=([0-9]+).*/\1/' <<<"$herd")
-		r=$(sed -E 's/.*ops_per_sec=([0-9]+).*/\1/' <<<"$raw")
-		lat=$(sed -E 's/.*p50_us=([0-9.]+) p99_us=([0-9.]+).*/\1 \/ \2/' <<<"$herd")
-		printf "%-5s %-3s %12s %12s %12.0f %10.2f %10.2f   %s\n" "$c" "$p" "$h" "$r" "$redis" \
-			"$(echo "$h / $r" | bc -l)" "$(echo "$h / $redis" | bc -l)" "$lat"
+herd_clients() { json_int "http://127.0.0.1:$1/herd/stats" clients; }
+
+# --- header ------------------------------------------------------------------
+
+echo "command: $command_line"
+echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "commit:  $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+echo "machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); client and servers share it"
+echo "go:      $(go version | cut -d' ' -f3-)"
+echo "redis:   $(redis-server --version | grep -o 'v=[^ ]*' | cut -d= -f2)"
+echo "runs:    ${seconds} s measured after a 1 s warm-up"
+
+# --- iamat -------------------------------------------------------------------
+
+section_iamat() {
+	local a=$base b=$((base + 1)) c=$((base + 2)) raw=$((base + 100)) r0=$((base + 2379))
+	herd_server B "$b" off "" A="$a"
+	herd_server C "$c" off "" A="$a"
+	herd_server A "$a" off "" B="$b" C="$c"
+	start raw "$herdload" raw -addr "127.0.0.1:$raw"
+	waitport "$raw"
+	redis_server redis0 "$r0"
+	redis_server redis1 $((r0 + 1)) --replicaof 127.0.0.1 "$r0"
+	redis_server redis2 $((r0 + 2)) --replicaof 127.0.0.1 "$r0"
+	wait_until 30 eval '[ "$(redis-cli -p '"$r0"' info replication | grep -c state=online)" = 2 ]'
+
+	echo
+	echo "## IAMAT throughput: herd (A floods to two live peers) vs raw line server vs Redis + 2 replicas (GEOADD)"
+	echo "# herdload iamat -addr <server> -c C -p P -d ${seconds}s; redis-benchmark -c C -P P -r 100000 GEOADD"
+	printf "%-5s %-3s %12s %12s %12s %10s %10s   %s\n" C P herd/s raw/s redis/s herd/raw herd/redis "herd p50/p99 us"
+	local conns pipe
+	for conns in 1 10 50 1000; do
+		for pipe in 1 16; do
+			local herd raw_out n redis h r
+			herd=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$conns" -p "$pipe" -d "${seconds}s" -prefix "h$conns-$pipe")
+			raw_out=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$conns" -p "$pipe" -d "${seconds}s")
+			n=$((conns * pipe * 2000))
+			[ "$n" -lt 200000 ] && n=200000
+			[ "$n" -gt 2000000 ] && n=2000000
+			redis=$(redis-benchmark -p "$r0" -c "$conns" -P "$pipe" -n "$n" -r 100000 -q \
+				GEOADD herd -118.445127 34.068930 client-__rand_int__ 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+			h=$(field ops_per_sec "$herd")
+			r=$(field ops_per_sec "$raw_out")
+			printf "%-5s %-3s %12s %12s %12.0f %10s %10s   %s / %s\n" "$conns" "$pipe" "$h" "$r" "$redis" \
+				"$(calc %.2f "$h / $r")" "$(calc %.2f "$h / $redis")" "$(field p50_us "$herd")" "$(field p99_us "$herd")"
+		done
 	done
+	stop_all
+}
+
+# --- propagate ---------------------------------------------------------------
+
+section_propagate() {
+	local a=$((base + 10)) b=$((base + 11)) c=$((base + 12)) f=$((base + 13))
+	local r1=$((base + 110)) r2=$((base + 111)) r3=$((base + 112)) rf=$((base + 113))
+	# A chain, each server with only its next hop as peer; the last hop is
+	# herdload listening as a peer. Until the probes start, a raw server
+	# sinks C's floods there, so C's link is up and not backing off.
+	start sink "$herdload" raw -addr "127.0.0.1:$f"
+	waitport "$f"
+	herd_server C "$c" off "" F="$f"
+	herd_server B "$b" off "" C="$c"
+	herd_server A "$a" off "" B="$b"
+	start relay3 "$herdload" raw -addr "127.0.0.1:$r3" -peer "127.0.0.1:$rf"
+	start relay2 "$herdload" raw -addr "127.0.0.1:$r2" -peer "127.0.0.1:$r3"
+	start relay1 "$herdload" raw -addr "127.0.0.1:$r1" -peer "127.0.0.1:$r2"
+	waitport "$r1"
+	waitport "$r2"
+	waitport "$r3"
+
+	local max_cmd=("$herdload" iamat -addr "127.0.0.1:$a" -c 50 -p 16 -d "${seconds}s" -prefix max)
+	local max rate
+	max=$("${max_cmd[@]}")
+	rate=$(calc %.0f "$(field ops_per_sec "$max") / 2")
+	kill "${pid_of[sink]}"
+	wait "${pid_of[sink]}" 2>/dev/null || true
+
+	local herd_cmd=("$herdload" propagate -addr "127.0.0.1:$a" -listen "127.0.0.1:$f" -n "$probes" -rate "$rate" -bg-c 50)
+	local raw_cmd=("$herdload" propagate -addr "127.0.0.1:$r1" -listen "127.0.0.1:$rf" -n "$probes" -rate "$rate" -bg-c 50)
+	local herd raw_out
+	herd=$("${herd_cmd[@]}")
+	raw_out=$("${raw_cmd[@]}")
+
+	echo
+	echo "## Propagation: IAMAT at A until a fake peer three hops away (A -> B -> C -> herdload) has the record"
+	echo "# maximum: ${max_cmd[*]#"$work/"}"
+	echo "#   -> $(field ops_per_sec "$max") IAMAT/s; background load at half: $rate/s"
+	echo "# herd:     ${herd_cmd[*]#"$work/"}"
+	echo "# baseline: ${raw_cmd[*]#"$work/"}  (three raw relays: herdload raw -peer <next>)"
+	printf "%-10s %-30s %-30s %-18s %s\n" phase "herd p50/p99/max us" "raw p50/p99/max us" "herd/raw p50 p99" "background sent/answered per s; lost probes herd/raw"
+	local phase h r
+	for phase in quiescent load; do
+		h=$(grep "phase=$phase" <<<"$herd")
+		r=$(grep "phase=$phase" <<<"$raw_out")
+		local extra=""
+		[ $phase = load ] && extra="herd $(field bg_sent_per_sec "$h")/$(field bg_acked_per_sec "$h"), raw $(field bg_sent_per_sec "$r")/$(field bg_acked_per_sec "$r"); "
+		printf "%-10s %-30s %-30s %-18s %s\n" "$phase" \
+			"$(field p50_us "$h") / $(field p99_us "$h") / $(field max_us "$h")" \
+			"$(field p50_us "$r") / $(field p99_us "$r") / $(field max_us "$r")" \
+			"$(calc %.1f "$(field p50_us "$h") / $(field p50_us "$r")") $(calc %.1f "$(field p99_us "$h") / $(field p99_us "$r")")" \
+			"${extra}lost $(field lost "$h")/$(field lost "$r")"
+	done
+	stop_all
+}
+
+# --- memory ------------------------------------------------------------------
+
+section_memory() {
+	local port=$((base + 20)) admin=$((base + 1020)) rport=$((base + 2390))
+	echo
+	echo "## Memory per stored client: a standalone herd server vs Redis storing the same records (SET <client> \"AT ...\")"
+	echo "# herdload fill -addr <server> -n N -c 8 -p 64 [-redis]; a fresh server per N; RSS from /proc/<pid>/status;"
+	echo "# heap from Caddy's /debug/vars after a forced GC (/debug/pprof/heap?gc=1); Redis: used_memory"
+	printf "%-8s %10s %10s %10s %8s %10s %10s %10s %12s %8s\n" clients "herd RSS" "heap use" "heap live" record "redis RSS" "redis mem" "herd/redis" "live/record" "fill s"
+	local n
+	for n in $memory_sizes; do
+		herd_server M "$port" "$admin" ""
+		local pid=${pid_of[M]} vars="http://127.0.0.1:$admin/debug/vars"
+		gc "$admin"
+		local rss0 inuse0 alloc0 out rss1 inuse1 alloc1
+		rss0=$(rss_bytes "$pid")
+		inuse0=$(json_int "$vars" HeapInuse)
+		alloc0=$(json_int "$vars" HeapAlloc)
+		out=$("$herdload" fill -addr "127.0.0.1:$port" -n "$n" -c 8 -p 64 -prefix m)
+		gc "$admin"
+		rss1=$(rss_bytes "$pid")
+		inuse1=$(json_int "$vars" HeapInuse)
+		alloc1=$(json_int "$vars" HeapAlloc)
+		[ "$(herd_clients "$admin")" = "$n" ] || {
+			echo "the server holds $(herd_clients "$admin") clients, not $n" >&2
+			exit 1
+		}
+		stop_all
+
+		redis_server R "$rport"
+		local rrss0 rmem0 rrss1 rmem1
+		rrss0=$(rss_bytes "${pid_of[R]}")
+		rmem0=$(redis_info "$rport" memory used_memory)
+		"$herdload" fill -redis -addr "127.0.0.1:$rport" -n "$n" -c 8 -p 64 -prefix m >/dev/null
+		rrss1=$(rss_bytes "${pid_of[R]}")
+		rmem1=$(redis_info "$rport" memory used_memory)
+		[ "$(redis-cli -p "$rport" dbsize)" = "$n" ] || {
+			echo "Redis holds $(redis-cli -p "$rport" dbsize) keys, not $n" >&2
+			exit 1
+		}
+		stop_all
+
+		local rss inuse live rec rrss rmem
+		rss=$(calc %.0f "($rss1 - $rss0) / $n")
+		inuse=$(calc %.0f "($inuse1 - $inuse0) / $n")
+		live=$(calc %.0f "($alloc1 - $alloc0) / $n")
+		rec=$(field record_bytes "$out")
+		rrss=$(calc %.0f "($rrss1 - $rrss0) / $n")
+		rmem=$(calc %.0f "($rmem1 - $rmem0) / $n")
+		printf "%-8s %10s %10s %10s %8s %10s %10s %10s %12s %8s\n" "$n" "$rss" "$inuse" "$live" "$rec" "$rrss" "$rmem" \
+			"$(calc %.2f "$rss / $rrss")" "$(calc %.2f "$live / $rec")" "$(field seconds "$out")"
+	done
+	echo "# bytes per client; herd/redis = RSS growth ratio; live/record = live heap per client over the AT line's own size"
+}
+
+# --- catchup -----------------------------------------------------------------
+
+section_catchup() {
+	local m=$((base + 30)) n=$((base + 31)) madmin=$((base + 1030)) nadmin=$((base + 1031))
+	local rm=$((base + 2392)) rr=$((base + 2393)) clients=$catchup_clients
+	herd_server N "$n" "$nadmin" ""
+	herd_server M "$m" "$madmin" "" N="$n"
+	local fill_out
+	fill_out=$("$herdload" fill -addr "127.0.0.1:$m" -n "$clients" -c 8 -p 64 -prefix k)
+	wait_until 300 eval '[ "$(herd_clients '"$nadmin"')" = '"$clients"' ]'
+	local peers="http://127.0.0.1:$madmin/herd/peers"
+	local bytes0 records0 connects0
+	bytes0=$(json_int "$peers" bytes_sent)
+	records0=$(json_int "$peers" records_sent)
+	connects0=$(json_int "$peers" connects)
+
+	kill -9 "${pid_of[N]}"
+	wait "${pid_of[N]}" 2>/dev/null || true
+	local t0 t_port="" t_link="" t_done=""
+	t0=$(now_ns)
+	start N "$work/caddy" run --adapter caddyfile --config "$work/N.caddyfile"
+	# The port opens before the link can come up, and the link before the
+	# table can fill: wait for each in turn, so each poll is one check.
+	local deadline=$(($(date +%s) + 300))
+	until port_open "$n"; do alive N && sleep 0.01; done
+	t_port=$(now_ns)
+	until [ "$(json_int "$peers" connects)" -gt "$connects0" ]; do alive N && sleep 0.01; done
+	t_link=$(now_ns)
+	while [ "$(herd_clients "$nadmin")" -lt "$clients" ]; do
+		[ "$(date +%s)" -lt "$deadline" ] || {
+			echo "N did not relearn $clients clients in 300 s" >&2
+			exit 1
+		}
+		sleep 0.02
+	done
+	t_done=$(now_ns)
+	local bytes records
+	bytes=$(($(json_int "$peers" bytes_sent) - bytes0))
+	records=$(($(json_int "$peers" records_sent) - records0))
+	stop_all
+
+	# Redis: a replica killed and restarted at once resyncs in full. The
+	# master streams its snapshot at once (diskless, no delay) and the
+	# replica loads it from the socket, so neither waits on a disk.
+	redis_server RM "$rm" --repl-diskless-sync yes --repl-diskless-sync-delay 0
+	local replica_args=(--replicaof 127.0.0.1 "$rm" --repl-diskless-load on-empty-db)
+	redis_server RR "$rr" "${replica_args[@]}"
+	"$herdload" fill -redis -addr "127.0.0.1:$rm" -n "$clients" -c 8 -p 64 -prefix k >/dev/null
+	wait_until 300 eval '[ "$(redis-cli -p '"$rr"' dbsize 2>/dev/null)" = '"$clients"' ]'
+	kill -9 "${pid_of[RR]}"
+	wait "${pid_of[RR]}" 2>/dev/null || true
+	local r0 r_port="" r_done="" rpid
+	r0=$(now_ns)
+	start RR redis-server --port "$rr" --dir "$work/RR" --save '' --appendonly no "${replica_args[@]}"
+	rpid=${pid_of[RR]}
+	deadline=$(($(date +%s) + 300))
+	until port_open "$rr"; do alive RR && sleep 0.01; done
+	r_port=$(now_ns)
+	until [ "$(redis-cli -p "$rr" dbsize 2>/dev/null)" = "$clients" ] &&
+		[ "$(redis_info "$rr" replication master_link_status)" = up ]; do
+		[ "$(date +%s)" -lt "$deadline" ] || {
+			echo "the Redis replica did not resync in 300 s" >&2
+			exit 1
+		}
+		sleep 0.02
+	done
+	r_done=$(now_ns)
+	local rbytes
+	rbytes=$(awk '/^rchar:/ { print $2 }' "/proc/$rpid/io")
+	stop_all
+
+	local table_bytes
+	table_bytes=$(calc %.0f "$(field record_bytes "$fill_out") * $clients")
+	echo
+	echo "## Catch-up: N killed (-9) and restarted at once with an empty table relearns $clients clients from its peer M"
+	echo "# herdload fill -addr M -n $clients -c 8 -p 64 (N learns them live); kill -9 N; start N; poll N's /herd/stats every 20 ms"
+	echo "# baseline: a Redis replica (diskless sync, no delay) killed and restarted, until dbsize = $clients and the link is up"
+	printf "%-28s %12s %12s %12s %14s %10s\n" "" "port open s" "link up s" "all known s" "bytes" "records"
+	printf "%-28s %12s %12s %12s %14s %10s\n" "herd N from M" "$(calc %.3f "($t_port - $t0) / 1e9")" "$(calc %.3f "($t_link - $t0) / 1e9")" \
+		"$(calc %.3f "($t_done - $t0) / 1e9")" "$bytes" "$records"
+	printf "%-28s %12s %12s %12s %14s %10s\n" "Redis replica full resync" "$(calc %.3f "($r_port - $r0) / 1e9")" "-" \
+		"$(calc %.3f "($r_done - $r0) / 1e9")" "$rbytes" "-"
+	printf "%-28s %12s %12s %12s %14s %10s\n" "the table (AT lines)" "" "" "" "$table_bytes" "$clients"
+	echo "# herd/Redis time from restart: $(calc %.2f "($t_done - $t0) / ($r_done - $r0)"); from the port open: $(calc %.2f "($t_done - $t_port) / ($r_done - $r_port)")"
+	echo "# herd bytes / table bytes: $(calc %.2f "$bytes / $table_bytes"); herd/Redis bytes: $(calc %.2f "$bytes / $rbytes") (Redis: the replica's rchar, its whole input)"
+}
+
+# --- whatsat -----------------------------------------------------------------
+
+section_whatsat() {
+	local w=$((base + 40)) admin=$((base + 1040)) pport=$((base + 140)) conns=50 clients=100000
+	start places "$herdload" places -listen "127.0.0.1:$pport"
+	waitport "$pport"
+	local key purl
+	key=$(field key "$(head -1 "$work/places.log")")
+	purl=http://127.0.0.1:$pport
+	local provider_block="		places google_legacy {
+			api_key $key
+			endpoint $purl
+		}"
+	local cache=""
+	herd_caddyfile probe "$w" off "$provider_block
+		cache_ttl 10s"
+	if "$work/caddy" adapt --adapter caddyfile --config "$work/probe.caddyfile" >/dev/null 2>&1; then
+		cache="		cache_ttl 10s"
+	fi
+
+	local http_cmd=("$herdload" http -url "$purl/maps/api/place/nearbysearch/json?location=34.06893,-118.445127&radius=10000&key=$key" -c "$conns" -d "${seconds}s")
+	local provider
+	provider=$("${http_cmd[@]}")
+	local pps
+	pps=$(field ops_per_sec "$provider")
+
+	echo
+	echo "## WHATSAT throughput against a local fake Google provider (herdload places), beside the provider's own"
+	echo "# provider alone: ${http_cmd[*]#"$work/"}"
+	echo "#   -> $pps requests/s, p50/p99 $(field p50_us "$provider") / $(field p99_us "$provider") us"
+	echo "# herd: places google_legacy { endpoint $purl }, $clients clients stored at distinct locations (herdload fill)"
+	printf "%-34s %10s %10s %12s %22s %s\n" run WHATSAT/s provider/s herd/provider "upstream per WHATSAT" "p50/p99 us; command"
+	local runs=("distinct locations|" "identical query|")
+	[ -z "$cache" ] || runs+=("distinct, cache_ttl 10s|$cache" "identical, cache_ttl 10s|$cache")
+	local run label extra
+	for run in "${runs[@]}"; do
+		label=${run%%|*}
+		extra=${run#*|}
+		herd_server W "$w" "$admin" "$provider_block${extra:+
+$extra}"
+		"$herdload" fill -addr "127.0.0.1:$w" -n "$clients" -c 8 -p 64 -prefix w >/dev/null
+		local cmd=("$herdload" whatsat -addr "127.0.0.1:$w" -c "$conns" -p 1 -d "${seconds}s" -radius 10 -bound 5)
+		case $label in
+		distinct*) cmd+=(-clients "$clients" -prefix w) ;;
+		*) cmd+=(-client w-0) ;;
+		esac
+		local before after out
+		before=$(json_int "$purl/herdload/requests" requests)
+		out=$("${cmd[@]}")
+		after=$(json_int "$purl/herdload/requests" requests)
+		kill "${pid_of[W]}"
+		wait "${pid_of[W]}" 2>/dev/null || true
+		local ws
+		ws=$(field ops_per_sec "$out")
+		printf "%-34s %10s %10s %12s %22s %s\n" "$label" "$ws" "$pps" "$(calc %.2f "$ws / $pps")" \
+			"$(calc %.3f "($after - $before) / $(field total "$out")")" \
+			"$(field p50_us "$out") / $(field p99_us "$out"); ${cmd[*]#"$work/"}"
+		[ "$(field invalid "$out")" = 0 ] || echo "#   $(field invalid "$out") of $(field total "$out") WHATSATs were answered \`?\`"
+	done
+	[ -n "$cache" ] || echo "# (caddy adapt refuses cache_ttl in this build: no cache runs)"
+	stop_all
+}
+
+# --- scale -------------------------------------------------------------------
+
+section_scale() {
+	local a=$((base + 50)) b=$((base + 51)) c=$((base + 52)) admin=$((base + 1050)) raw=$((base + 150)) pipe=16
+	herd_three() {
+		herd_server B "$b" off "" A="$a"
+		herd_server C "$c" off "" A="$a"
+		herd_server A "$a" "$admin" "" B="$b" C="$c"
+	}
+	# fill_table N: A holds N clients and has flooded them to both peers.
+	fill_table() {
+		"$herdload" fill -addr "127.0.0.1:$a" -n "$1" -c 8 -p 64 -prefix s >/dev/null
+		wait_until 300 eval '[ "$(json_int http://127.0.0.1:'"$admin"'/herd/peers pending)" = 0 ]'
+	}
+
+	echo
+	echo "## IAMAT throughput as connections grow (A floods to two live peers; table of 100000 clients); vs 10 connections, and vs raw"
+	echo "# herdload iamat -addr <server> -c C -p $pipe -d ${seconds}s -clients 100000 -prefix s"
+	herd_three
+	start raw "$herdload" raw -addr "127.0.0.1:$raw"
+	waitport "$raw"
+	fill_table 100000
+	printf "%-6s %12s %12s %12s %10s   %s\n" C herd/s "herd/herd@$(cut -d' ' -f1 <<<"$scale_conns")" raw/s herd/raw "herd p50/p99 us"
+	local first="" n h out rout
+	for n in $scale_conns; do
+		out=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
+		rout=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
+		h=$(field ops_per_sec "$out")
+		first=${first:-$h}
+		printf "%-6s %12s %12s %12s %10s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field ops_per_sec "$rout")" \
+			"$(calc %.2f "$h / $(field ops_per_sec "$rout")")" "$(field p50_us "$out")" "$(field p99_us "$out")"
+	done
+	stop_all
+
+	echo
+	echo "## IAMAT throughput as the table grows (A floods to two live peers; table filled first with herdload fill); vs the smallest table"
+	echo "# herdload fill -addr A -n N -c 8 -p 64 -prefix s; herdload iamat -addr A -c 50 -p $pipe -d ${seconds}s -clients N -prefix s"
+	herd_three
+	printf "%-9s %12s %12s %10s   %s\n" clients herd/s "herd/herd@$(cut -d' ' -f1 <<<"$scale_sizes")" "held" "herd p50/p99 us"
+	first=""
+	for n in $scale_sizes; do
+		fill_table "$n"
+		out=$("$herdload" iamat -addr "127.0.0.1:$a" -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
+		h=$(field ops_per_sec "$out")
+		first=${first:-$h}
+		printf "%-9s %12s %12s %10s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(herd_clients "$admin")" \
+			"$(field p50_us "$out")" "$(field p99_us "$out")"
+	done
+	stop_all
+}
+
+for s in ${sections//,/ }; do
+	echo "running $s..." >&2
+	"section_$s"
 done
