@@ -38,6 +38,9 @@ func fetch(client *http.Client, req *http.Request, secret string) ([]byte, error
 	}
 	defer resp.Body.Close()
 
+	// The body is read to its end whatever the status, so that the
+	// connection goes back to the pool for the next query; only a body over
+	// the bound is abandoned, and its connection closed with it.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	if err != nil {
 		return nil, redact(fmt.Errorf("reading response: %w", err), secret)
