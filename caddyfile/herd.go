@@ -5,6 +5,7 @@ package caddyfile
 import (
 	"encoding/json"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -27,6 +28,7 @@ func init() {
 //		}]
 //		max_radius <km>
 //		max_bound <places>
+//		cache_ttl <duration>
 //	}
 //
 // A second `herd` block adds to the first.
@@ -108,6 +110,20 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("max_bound: %q is not a whole number within [0, %d]", args[0], protocol.MaxBound)
 			}
 			app.MaxBound = &bound
+
+		case "cache_ttl":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("cache_ttl: want one duration")
+			}
+			ttl, err := caddy.ParseDuration(args[0])
+			if err != nil {
+				return nil, d.Errf("cache_ttl: %q is not a duration: %v", args[0], err)
+			}
+			if ttl < 0 {
+				return nil, d.Errf("cache_ttl: %q must not be negative", args[0])
+			}
+			app.CacheTTL = caddy.Duration(ttl)
 
 		default:
 			return nil, d.Errf("herd: unknown subdirective %q", directive)

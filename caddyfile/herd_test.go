@@ -25,13 +25,15 @@ func adapt(t *testing.T, filename, body string) ([]byte, error) {
 	return out, err
 }
 
-// TestGoldenAdapt adapts every shipped Caddyfile and compares the JSON with
+// TestGoldenAdapt adapts every shipped Caddyfile, and those in testdata that
+// use what the shipped ones do not, and compares the JSON with
 // testdata/<name>.json (go test -update rewrites them).
 func TestGoldenAdapt(t *testing.T) {
 	files, _ := filepath.Glob("../examples/*.caddyfile")
 	multiHost, _ := filepath.Glob("../examples/multi-host/*.caddyfile")
-	files = append(append(files, multiHost...), "../Caddyfile.example")
-	if len(files) < 11 {
+	extra, _ := filepath.Glob("testdata/*.caddyfile")
+	files = append(append(append(files, multiHost...), extra...), "../Caddyfile.example")
+	if len(files) < 12 {
 		t.Fatalf("found only %v", files)
 	}
 	for _, file := range files {
@@ -88,6 +90,10 @@ func TestAdaptErrorsNameDirectiveAndLine(t *testing.T) {
 		{"max_radius zero", "{\n\therd {\n\t\tname A\n\t\tmax_radius 0\n\t}\n}", "at Caddyfile:4", "max_radius:"},
 		{"max_bound too large", "{\n\therd {\n\t\tname A\n\t\tmax_bound 21\n\t}\n}", "at Caddyfile:4", "max_bound: \"21\" is not a whole number within [0, 20]"},
 		{"max_bound negative", "{\n\therd {\n\t\tname A\n\t\tmax_bound -1\n\t}\n}", "at Caddyfile:4", "max_bound:"},
+		{"cache_ttl without duration", "{\n\therd {\n\t\tname A\n\t\tcache_ttl\n\t}\n}", "at Caddyfile:4", "cache_ttl: want one duration"},
+		{"cache_ttl two durations", "{\n\therd {\n\t\tname A\n\t\tcache_ttl 1m 2m\n\t}\n}", "at Caddyfile:4", "cache_ttl: want one duration"},
+		{"cache_ttl not a duration", "{\n\therd {\n\t\tname A\n\t\tcache_ttl soon\n\t}\n}", "at Caddyfile:4", "cache_ttl: \"soon\" is not a duration"},
+		{"cache_ttl negative", "{\n\therd {\n\t\tname A\n\t\tcache_ttl -5s\n\t}\n}", "at Caddyfile:4", "cache_ttl: \"-5s\" must not be negative"},
 		{"unknown subdirective", "{\n\therd {\n\t\tname A\n\t\tfrobnicate\n\t}\n}", "at Caddyfile:4", "herd: unknown subdirective \"frobnicate\""},
 		{"unknown provider", "{\n\therd {\n\t\tname A\n\t\tplaces bing\n\t}\n}", "at Caddyfile:4", "herd.places.bing"},
 		{"places without provider", "{\n\therd {\n\t\tname A\n\t\tplaces\n\t}\n}", "at Caddyfile:4", "places: missing provider"},

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -49,6 +50,12 @@ type App struct {
 	// [0, 20]; a larger bound is answered `? <line>`. Default: 20.
 	MaxBound *int `json:"max_bound,omitempty"`
 
+	// CacheTTL is how long a successful places answer is kept and served
+	// again to WHATSATs with the same location, radius and bound, without
+	// asking the provider. Zero, the default, keeps no answer; identical
+	// WHATSATs in flight at the same time share one request either way.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+
 	places places.Provider
 	node   *node
 	logger *zap.Logger
@@ -71,16 +78,18 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads the places provider and takes a reference to the node that
-// holds the table. It dials nothing, so `caddy validate` stays offline.
+// Provision loads the places provider, behind this config's coalescing and
+// cache, and takes a reference to the node that holds the table. It dials
+// nothing, so `caddy validate` stays offline.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	var provider places.Provider
 	if a.PlacesRaw != nil {
 		mod, err := ctx.LoadModule(a, "PlacesRaw")
 		if err != nil {
 			return fmt.Errorf("loading places provider: %w", err)
 		}
-		a.places = mod.(places.Provider)
+		provider = mod.(places.Provider)
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering herd metrics: %w", err)
@@ -90,10 +99,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading herd node: %w", err)
 	}
 	a.node = n
+	if provider != nil {
+		a.places = newSharedPlaces(n.ctx, provider, time.Duration(a.CacheTTL), &n.stats.placesUpstream)
+	}
 	return nil
 }
 
-// Validate checks the name and the peers.
+// Validate checks the name, the peers, the WHATSAT limits and the cache TTL.
 func (a *App) Validate() error {
 	if err := ValidateName(a.Name); err != nil {
 		return fmt.Errorf("herd name: %w", err)
@@ -108,6 +120,9 @@ func (a *App) Validate() error {
 	}
 	if a.MaxBound != nil && (*a.MaxBound < 0 || *a.MaxBound > protocol.MaxBound) {
 		return fmt.Errorf("herd max_bound %d: must be within [0, %d]", *a.MaxBound, protocol.MaxBound)
+	}
+	if a.CacheTTL < 0 {
+		return fmt.Errorf("herd cache_ttl %s: must not be negative", time.Duration(a.CacheTTL))
 	}
 	return nil
 }

@@ -3,6 +3,9 @@ package module
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 func TestAppValidate(t *testing.T) {
@@ -25,6 +28,8 @@ func TestAppValidate(t *testing.T) {
 		{"radius limit", App{Name: "A", MaxRadiusKm: 51}, "max_radius_km 51"},
 		{"bound limit", App{Name: "A", MaxBound: new(21)}, "max_bound 21"},
 		{"limits within range", App{Name: "A", MaxRadiusKm: 10, MaxBound: new(0)}, ""},
+		{"cache ttl", App{Name: "A", CacheTTL: caddy.Duration(time.Minute)}, ""},
+		{"negative cache ttl", App{Name: "A", CacheTTL: caddy.Duration(-time.Second)}, "herd cache_ttl -1s: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

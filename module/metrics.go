@@ -18,7 +18,7 @@ const metricsNamespace = "caddy_herd"
 var (
 	placesLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metricsNamespace, Name: "places_request_duration_seconds",
-		Help:    "Places provider request latency, by provider.",
+		Help:    "Latency of the requests sent to the places provider, by provider; answers shared or cached are not requests.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	}, []string{"provider"})
 	iamatDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -60,7 +60,11 @@ var (
 	recordsDesc = prometheus.NewDesc(metricsNamespace+"_records_total",
 		"Records offered to the table, by outcome: applied (newer) or stale (dropped).", []string{"outcome"}, nil)
 	placesDesc = prometheus.NewDesc(metricsNamespace+"_places_requests_total",
-		"Places provider requests, by provider and outcome (ok or error).", []string{"provider", "outcome"}, nil)
+		"WHATSAT places queries, by provider and outcome (ok or error), whether or not they needed a request to the provider.", []string{"provider", "outcome"}, nil)
+	placesUpstreamDesc = prometheus.NewDesc(metricsNamespace+"_places_upstream_requests_total",
+		"Requests sent to the places provider, by provider.", []string{"provider"}, nil)
+	placesSavedDesc = prometheus.NewDesc(metricsNamespace+"_places_requests_saved_total",
+		"Places queries answered without a request of their own to the provider, by provider and reason: coalesced (shared an identical request in flight) or cached.", []string{"provider", "reason"}, nil)
 	clientsDesc = prometheus.NewDesc(metricsNamespace+"_clients",
 		"Clients in the table.", nil, nil)
 	peerUpDesc = prometheus.NewDesc(metricsNamespace+"_peer_up",
@@ -74,7 +78,7 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{messagesDesc, recordsDesc, placesDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
+	for _, d := range []*prometheus.Desc{messagesDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
 		ch <- d
 	}
 }
@@ -100,6 +104,9 @@ func (nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	if p := n.places.Load(); p != nil {
 		counter(placesDesc, n.stats.placesOK.Load(), p.name, "ok")
 		counter(placesDesc, n.stats.placesFailed.Load(), p.name, "error")
+		counter(placesUpstreamDesc, n.stats.placesUpstream.requests.Load(), p.name)
+		counter(placesSavedDesc, n.stats.placesUpstream.coalesced.Load(), p.name, "coalesced")
+		counter(placesSavedDesc, n.stats.placesUpstream.cached.Load(), p.name, "cached")
 	}
 	gauge(clientsDesc, float64(n.store.Len()))
 	for _, l := range *n.links.Load() {

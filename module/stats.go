@@ -27,6 +27,15 @@ type stats struct {
 	applied, stale atomic.Int64
 	placesOK       atomic.Int64
 	placesFailed   atomic.Int64
+	placesUpstream upstreamCounters
+}
+
+// upstreamCounters count what WHATSAT cost the places provider: the requests
+// sent to it, and the queries answered without one.
+type upstreamCounters struct {
+	requests  atomic.Int64 // sent to the provider
+	coalesced atomic.Int64 // shared an identical request in flight
+	cached    atomic.Int64 // served from the cache
 }
 
 // countMessage counts one message: a valid one under its command, an
@@ -65,7 +74,13 @@ func (n *node) statsView() statsView {
 		UptimeSeconds: time.Since(n.stats.started).Seconds(),
 		Messages:      make(map[string]map[string]int64),
 		Records:       map[string]int64{"applied": n.stats.applied.Load(), "stale": n.stats.stale.Load()},
-		Places:        map[string]int64{"ok": n.stats.placesOK.Load(), "error": n.stats.placesFailed.Load()},
+		Places: map[string]int64{
+			"ok":        n.stats.placesOK.Load(),
+			"error":     n.stats.placesFailed.Load(),
+			"upstream":  n.stats.placesUpstream.requests.Load(),
+			"coalesced": n.stats.placesUpstream.coalesced.Load(),
+			"cached":    n.stats.placesUpstream.cached.Load(),
+		},
 	}
 	for cmd := range commandCount {
 		v.Messages[protocol.Command(cmd).String()] = map[string]int64{

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -41,15 +40,15 @@ func (c *session) whatsat(msg []byte) bool {
 	lat, lng, _ := protocol.ParseLocation([]byte(strings.Split(record.Line, " ")[protocol.ATLocation]))
 
 	// The provider may take seconds: send the replies already due first.
+	// The answer may be shared with other WHATSATs and the cache, so it is
+	// only ever read.
 	c.flush()
-	asked := time.Now()
 	body, err := provider.Nearby(node.ctx, places.Query{
 		Latitude:     lat,
 		Longitude:    lng,
 		RadiusMeters: radiusKm * 1000,
 		MaxResults:   bound,
 	})
-	placesLatency.WithLabelValues(provider.name).Observe(time.Since(asked).Seconds())
 	if err != nil {
 		node.stats.placesFailed.Add(1)
 		c.log.Warn("places request failed", zap.String("provider", provider.name), zap.Error(err))
