@@ -457,12 +457,13 @@ section_catchup() {
 	echo "## Catch-up: N killed (-9) and restarted at once with an empty table relearns $clients clients from its peer M"
 	echo "# herdload fill -addr M -n $clients -c 8 -p 64 (N learns them live); kill -9 N; start N; poll N's /herd/stats every 20 ms"
 	echo "# baseline: a Redis replica (diskless sync, no delay) killed and restarted, until dbsize = $clients and the link is up"
-	printf "%-28s %12s %12s %12s %14s %10s\n" "" "port open s" "link up s" "all known s" "bytes" "records"
-	printf "%-28s %12s %12s %12s %14s %10s\n" "herd N from M" "$(calc %.3f "($t_port - $t0) / 1e9")" "$(calc %.3f "($t_link - $t0) / 1e9")" \
-		"$(calc %.3f "($t_done - $t0) / 1e9")" "$bytes" "$records"
-	printf "%-28s %12s %12s %12s %14s %10s\n" "Redis replica full resync" "$(calc %.3f "($r_port - $r0) / 1e9")" "-" \
-		"$(calc %.3f "($r_done - $r0) / 1e9")" "$rbytes" "-"
-	printf "%-28s %12s %12s %12s %14s %10s\n" "the table (AT lines)" "" "" "" "$table_bytes" "$clients"
+	local row="%-28s %11s %11s %11s %13s %12s %10s\n"
+	printf "$row" "from restart:" "port open s" "link up s" "all known s" "open->known s" bytes records
+	printf "$row" "herd N from M" "$(calc %.3f "($t_port - $t0) / 1e9")" "$(calc %.3f "($t_link - $t0) / 1e9")" \
+		"$(calc %.3f "($t_done - $t0) / 1e9")" "$(calc %.3f "($t_done - $t_port) / 1e9")" "$bytes" "$records"
+	printf "$row" "Redis replica full resync" "$(calc %.3f "($r_port - $r0) / 1e9")" "-" \
+		"$(calc %.3f "($r_done - $r0) / 1e9")" "$(calc %.3f "($r_done - $r_port) / 1e9")" "$rbytes" "-"
+	printf "$row" "the table (AT lines)" "" "" "" "" "$table_bytes" "$clients"
 	echo "# herd/Redis time from restart: $(calc %.2f "($t_done - $t0) / ($r_done - $r0)"); from the port open: $(calc %.2f "($t_done - $t_port) / ($r_done - $r_port)")"
 	echo "# herd bytes / table bytes: $(calc %.2f "$bytes / $table_bytes"); herd/Redis bytes: $(calc %.2f "$bytes / $rbytes") (Redis: the replica's rchar, its whole input)"
 }
@@ -473,6 +474,7 @@ section_whatsat() {
 	local w=$((base + 40)) admin=$((base + 1040)) pport=$((base + 140)) conns=50 clients=100000
 	start places "$herdload" places -listen "127.0.0.1:$pport"
 	waitport "$pport"
+	wait_until 10 grep -q key= "$work/places.log"
 	local key purl
 	key=$(field key "$(head -1 "$work/places.log")")
 	purl=http://127.0.0.1:$pport
