@@ -53,14 +53,15 @@ func (s *Store) Get(client []byte) (Record, bool) {
 // Put stores r unless the table already holds a record for its client that is
 // as new or newer, and reports whether the table changed.
 func (s *Store) Put(r Record) bool {
-	sh := s.shardFor(r.Client)
+	client := r.Client()
+	sh := s.shardFor(client)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old, ok := sh.records[r.Client]
+	old, ok := sh.records[client]
 	if ok && !r.NewerThan(old) {
 		return false
 	}
-	sh.records[r.Client] = r
+	sh.records[client] = r
 	if !ok {
 		s.size.Add(1)
 	}

@@ -12,7 +12,7 @@ func rec(server, client, time string) Record {
 
 func TestNewRecord(t *testing.T) {
 	r := NewRecord("AT Farmar +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997")
-	if r.Client != "kiwi.cs.ucla.edu" || r.Time != "1520023934.918963997" {
+	if r.Client() != "kiwi.cs.ucla.edu" || r.Time() != "1520023934.918963997" {
 		t.Errorf("NewRecord = %+v", r)
 	}
 }
@@ -80,7 +80,7 @@ func TestConcurrentPutsConverge(t *testing.T) {
 	seen := 0
 	s.Range(func(r Record) bool {
 		seen++
-		if want := rec("S1", r.Client, fmt.Sprint(versions-1)); r != want {
+		if want := rec("S1", r.Client(), fmt.Sprint(versions-1)); r != want {
 			t.Errorf("record %+v, want %+v", r, want)
 		}
 		return true
@@ -130,7 +130,7 @@ func BenchmarkGet(b *testing.B) {
 	for i := range keys {
 		r := rec("A", fmt.Sprintf("client-%d", i), "1")
 		s.Put(r)
-		keys[i] = []byte(r.Client)
+		keys[i] = []byte(r.Client())
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
