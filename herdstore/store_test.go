@@ -138,3 +138,27 @@ func BenchmarkGet(b *testing.B) {
 		s.Get(keys[i&(len(keys)-1)])
 	}
 }
+
+// BenchmarkPutNewer puts ever newer records for clients spread over tables
+// of growing size: the cost per put should not grow with the table.
+func BenchmarkPutNewer(b *testing.B) {
+	for _, n := range []int{1000, 100000, 1000000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := New()
+			lines := make([][]byte, n)
+			for i := range lines {
+				lines[i] = fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633160.%09d", i, 0)
+				s.Put(MakeRecord(lines[i], Origin{}))
+			}
+			recs := make([]Record, 1<<16)
+			for i := range recs {
+				recs[i] = MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633161.%09d", (i*7919)%n, i), Origin{})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.Put(recs[i&(len(recs)-1)])
+			}
+		})
+	}
+}

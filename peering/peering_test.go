@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,5 +188,49 @@ func TestLinkCloseStopsDialling(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not stop a link that was backing off")
+	}
+}
+
+// TestLinkResyncsAfterOverflow holds a peer that does not read while its
+// clients are updated many times over: the queue stays bounded, and once the
+// peer reads again it gets every client's newest record.
+func TestLinkResyncsAfterOverflow(t *testing.T) {
+	store := herdstore.New()
+	p := listenPeer(t)
+	l := NewLink("P", p.ln.Addr().String(), store, zap.NewNop())
+	l.Start()
+	defer l.Close()
+	s, conn := p.next(t) // accepted, not read yet
+
+	const clients, versions = 100, 200 // 20,000 lines of 1 KiB: more than the socket buffers hold
+	padding := strings.Repeat("x", 1000)
+	newest := make(map[string]string)
+	for v := 1; v <= versions; v++ {
+		for c := range clients {
+			r := record(fmt.Sprintf("%s-%d", padding, c), fmt.Sprint(v))
+			store.Put(r)
+			l.Send(r)
+			newest[r.Client()] = r.Line()
+		}
+	}
+	if n := l.Pending(); n > minQueueBound {
+		t.Errorf("%d records pending, more than the queue's bound %d", n, minQueueBound)
+	}
+
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	s.Buffer(nil, 4096)
+	lines := 0
+	for len(newest) > 0 && s.Scan() {
+		lines++
+		r := herdstore.NewRecord(s.Text())
+		if newest[r.Client()] == r.Line() {
+			delete(newest, r.Client())
+		}
+	}
+	if len(newest) > 0 {
+		t.Fatalf("%d clients' newest records never arrived after %d lines (%v)", len(newest), lines, s.Err())
+	}
+	if lines >= clients*versions {
+		t.Errorf("read %d lines: the queue kept every update instead of resyncing", lines)
 	}
 }
