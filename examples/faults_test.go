@@ -329,7 +329,7 @@ func TestFaultPeerThatNeverReads(t *testing.T) {
 	}
 
 	stuckP50, stuckP99 := rtt(t, s, 300)
-	fill(t, s, "big", clients, padding) // every client again: the queue must not grow past one record each
+	fill(t, s, "big", clients, padding) // every client again: the queue must stay bounded by the table
 	table := len(h.table(s))
 	stuck := h.peer(s, "Stuck")
 	if stuck.Pending > table {

@@ -4,51 +4,135 @@
 package herdstore
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"strings"
 
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
 // Record is one client's last known location: the AT line its origin server
-// produced, fields joined by single spaces, without a line terminator.
-// Client and Time are substrings of Line and cost no extra memory.
+// produced, fields joined by single spaces, without a line terminator, and
+// where this server got it from.
+//
+// A record is one string: the line, then its Origin packed behind it. A
+// stored client then costs one allocation, and the table's key (the client
+// ID) is a substring of it; at a million clients every byte per record shows
+// in the server's memory.
 type Record struct {
-	Line   string
-	Client string
-	Time   string
-
-	// Arrived is when this server received the record, in Unix
-	// nanoseconds, and From the remote address it came from; neither takes
-	// part in ordering. From points to a string shared by every record of
-	// one connection.
-	Arrived int64
-	From    *string
+	packed string
 }
 
-// NewRecord makes a record from a valid, normalized AT line
-// (`AT <server> <skew> <client> <location> <time>`, single spaces).
-func NewRecord(line string) Record {
-	rest := line
-	var fields [6]string
-	for i := 0; i < 5; i++ {
-		j := strings.IndexByte(rest, ' ')
-		if j < 0 {
-			break
+// Origin is where a server got a record: when, in Unix nanoseconds, and from
+// which remote address. It takes no part in ordering records.
+type Origin struct {
+	Arrived int64
+	From    netip.AddrPort
+}
+
+// Packed layout after the line: arrived (8 bytes, little-endian), the remote
+// address (0, 4 or 16 bytes), the port (2 bytes, only with an address), and
+// finally the length of the address and port (1 byte).
+const arrivedBytes = 8
+
+// MakeRecord makes a record from a valid, normalized AT line
+// (`AT <server> <skew> <client> <location> <time>`, single spaces), copying
+// line, with one allocation.
+func MakeRecord(line []byte, o Origin) Record {
+	var from [18]byte
+	n := 0
+	if o.From.IsValid() {
+		addr := o.From.Addr().Unmap()
+		if addr.Is4() {
+			a := addr.As4()
+			n = copy(from[:], a[:])
+		} else {
+			a := addr.As16()
+			n = copy(from[:], a[:])
 		}
-		fields[i], rest = rest[:j], rest[j+1:]
+		binary.LittleEndian.PutUint16(from[n:], o.From.Port())
+		n += 2
 	}
-	fields[5] = rest
-	return Record{Line: line, Client: fields[protocol.ATClient], Time: fields[protocol.ATTime]}
+	var b strings.Builder
+	b.Grow(len(line) + arrivedBytes + n + 1)
+	b.Write(line)
+	var arrived [arrivedBytes]byte
+	binary.LittleEndian.PutUint64(arrived[:], uint64(o.Arrived))
+	b.Write(arrived[:])
+	b.Write(from[:n])
+	b.WriteByte(byte(n))
+	return Record{packed: b.String()}
+}
+
+// NewRecord makes a record of line with no origin.
+func NewRecord(line string) Record {
+	return MakeRecord([]byte(line), Origin{})
+}
+
+// IsZero reports whether r is the zero Record, which holds no line.
+func (r Record) IsZero() bool { return r.packed == "" }
+
+// trailer returns the length of what follows the line.
+func (r Record) trailer() int {
+	if r.packed == "" {
+		return 0
+	}
+	return arrivedBytes + int(r.packed[len(r.packed)-1]) + 1
+}
+
+// Line returns the AT line.
+func (r Record) Line() string {
+	return r.packed[:len(r.packed)-r.trailer()]
+}
+
+// Client returns the client ID, the fourth field of the line.
+func (r Record) Client() string {
+	rest := r.Line()
+	for range 3 {
+		i := strings.IndexByte(rest, ' ')
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+1:]
+	}
+	if i := strings.IndexByte(rest, ' '); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
+// Time returns the client's time, the last field of the line.
+func (r Record) Time() string {
+	line := r.Line()
+	return line[strings.LastIndexByte(line, ' ')+1:]
+}
+
+// Origin returns where this server got the record.
+func (r Record) Origin() Origin {
+	if r.packed == "" {
+		return Origin{}
+	}
+	n := int(r.packed[len(r.packed)-1])
+	tail := r.packed[len(r.packed)-1-n-arrivedBytes : len(r.packed)-1]
+	o := Origin{Arrived: int64(binary.LittleEndian.Uint64([]byte(tail[:arrivedBytes])))}
+	from := []byte(tail[arrivedBytes:])
+	switch n {
+	case 4 + 2:
+		o.From = netip.AddrPortFrom(netip.AddrFrom4([4]byte(from[:4])), binary.LittleEndian.Uint16(from[4:]))
+	case 16 + 2:
+		o.From = netip.AddrPortFrom(netip.AddrFrom16([16]byte(from[:16])), binary.LittleEndian.Uint16(from[16:]))
+	}
+	return o
 }
 
 // NewerThan reports whether r wins over old: a later client time, or on equal
 // times the byte-wise greater line.
 func (r Record) NewerThan(old Record) bool {
-	switch protocol.CompareTime(r.Time, old.Time) {
+	switch protocol.CompareTime(r.Time(), old.Time()) {
 	case 1:
 		return true
 	case -1:
 		return false
 	}
-	return r.Line > old.Line
+	return r.Line() > old.Line()
 }

@@ -1,70 +1,133 @@
 package herdstore
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 )
 
-// shardCount spreads clients over independently locked maps so that puts from
-// many connections rarely contend. A power of two.
+// shardCount spreads clients over independently locked tables so that puts
+// from many connections rarely contend. A power of two.
 const shardCount = 256
+
+// Table limits.
+const (
+	// minSlots is the size a shard's table starts at. A power of two.
+	minSlots = 8
+	// maxLoadPercent is how full a table may get before it doubles: open
+	// addressing with linear probing stays short up to about three quarters.
+	maxLoadPercent = 75
+)
 
 // Store is the client table. It is safe for concurrent use; no lock is held
 // while callers do I/O.
+//
+// Each shard is an open-addressing hash table of records with a one-byte tag
+// per slot, rather than a Go map keyed by client ID: a record already holds
+// its client ID, so a slot is the record alone, and a million clients cost
+// tens of megabytes less.
 type Store struct {
+	seed   maphash.Seed
 	shards [shardCount]shard
 	size   atomic.Int64
 }
 
 type shard struct {
-	mu      sync.RWMutex
-	records map[string]Record
+	mu    sync.RWMutex
+	slots []Record
+	tags  []uint8 // 0 for an empty slot, else a tag from the client's hash
+	used  int
 }
 
 // New returns an empty table.
 func New() *Store {
-	s := new(Store)
-	for i := range s.shards {
-		s.shards[i].records = make(map[string]Record)
-	}
-	return s
+	return &Store{seed: maphash.MakeSeed()}
 }
 
-// shardFor hashes a client ID with FNV-1a.
-func (s *Store) shardFor(client string) *shard {
-	h := uint32(2166136261)
-	for i := 0; i < len(client); i++ {
-		h ^= uint32(client[i])
-		h *= 16777619
-	}
+// tagOf returns the tag of a hash: its top byte, never 0.
+func tagOf(h uint64) uint8 {
+	return uint8(h>>56) | 1
+}
+
+func (s *Store) shardFor(h uint64) *shard {
 	return &s.shards[h&(shardCount-1)]
 }
 
-// Get returns the record of a client. The conversion of client to a string
-// in the map index does not allocate.
+// find returns the slot holding client, or the empty slot where it would go.
+func (sh *shard) find(client string, h uint64) (int, bool) {
+	if len(sh.slots) == 0 {
+		return -1, false
+	}
+	mask := len(sh.slots) - 1
+	tag := tagOf(h)
+	for i := int(h>>8) & mask; ; i = (i + 1) & mask {
+		switch sh.tags[i] {
+		case 0:
+			return i, false
+		case tag:
+			if sh.slots[i].Client() == client {
+				return i, true
+			}
+		}
+	}
+}
+
+// Get returns the record of a client. It allocates nothing.
 func (s *Store) Get(client []byte) (Record, bool) {
-	sh := s.shardFor(string(client))
+	h := maphash.Bytes(s.seed, client)
+	sh := s.shardFor(h)
 	sh.mu.RLock()
-	r, ok := sh.records[string(client)]
-	sh.mu.RUnlock()
-	return r, ok
+	defer sh.mu.RUnlock()
+	if i, ok := sh.find(string(client), h); ok {
+		return sh.slots[i], true
+	}
+	return Record{}, false
 }
 
 // Put stores r unless the table already holds a record for its client that is
 // as new or newer, and reports whether the table changed.
 func (s *Store) Put(r Record) bool {
-	sh := s.shardFor(r.Client)
+	client := r.Client()
+	h := maphash.String(s.seed, client)
+	sh := s.shardFor(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old, ok := sh.records[r.Client]
-	if ok && !r.NewerThan(old) {
-		return false
+	i, ok := sh.find(client, h)
+	if ok {
+		if !r.NewerThan(sh.slots[i]) {
+			return false
+		}
+		sh.slots[i] = r
+		return true
 	}
-	sh.records[r.Client] = r
-	if !ok {
-		s.size.Add(1)
+	if (sh.used+1)*100 > len(sh.slots)*maxLoadPercent {
+		s.grow(sh)
+		i, _ = sh.find(client, h)
 	}
+	sh.slots[i] = r
+	sh.tags[i] = tagOf(h)
+	sh.used++
+	s.size.Add(1)
 	return true
+}
+
+// grow doubles a shard's table.
+func (s *Store) grow(sh *shard) {
+	old, oldTags := sh.slots, sh.tags
+	n := max(minSlots, 2*len(old))
+	sh.slots, sh.tags = make([]Record, n), make([]uint8, n)
+	mask := n - 1
+	for j, r := range old {
+		if oldTags[j] == 0 {
+			continue
+		}
+		h := maphash.String(s.seed, r.Client())
+		i := int(h>>8) & mask
+		for sh.tags[i] != 0 {
+			i = (i + 1) & mask
+		}
+		sh.slots[i], sh.tags[i] = r, tagOf(h)
+	}
 }
 
 // Len returns the number of clients in the table.
@@ -81,8 +144,10 @@ func (s *Store) Range(fn func(Record) bool) {
 		sh := &s.shards[i]
 		sh.mu.RLock()
 		batch = batch[:0]
-		for _, r := range sh.records {
-			batch = append(batch, r)
+		for j, r := range sh.slots {
+			if sh.tags[j] != 0 {
+				batch = append(batch, r)
+			}
 		}
 		sh.mu.RUnlock()
 		for _, r := range batch {

@@ -12,7 +12,7 @@ func rec(server, client, time string) Record {
 
 func TestNewRecord(t *testing.T) {
 	r := NewRecord("AT Farmar +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997")
-	if r.Client != "kiwi.cs.ucla.edu" || r.Time != "1520023934.918963997" {
+	if r.Client() != "kiwi.cs.ucla.edu" || r.Time() != "1520023934.918963997" {
 		t.Errorf("NewRecord = %+v", r)
 	}
 }
@@ -80,7 +80,7 @@ func TestConcurrentPutsConverge(t *testing.T) {
 	seen := 0
 	s.Range(func(r Record) bool {
 		seen++
-		if want := rec("S1", r.Client, fmt.Sprint(versions-1)); r != want {
+		if want := rec("S1", r.Client(), fmt.Sprint(versions-1)); r != want {
 			t.Errorf("record %+v, want %+v", r, want)
 		}
 		return true
@@ -130,11 +130,35 @@ func BenchmarkGet(b *testing.B) {
 	for i := range keys {
 		r := rec("A", fmt.Sprintf("client-%d", i), "1")
 		s.Put(r)
-		keys[i] = []byte(r.Client)
+		keys[i] = []byte(r.Client())
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s.Get(keys[i&(len(keys)-1)])
+	}
+}
+
+// BenchmarkPutNewer puts ever newer records for clients spread over tables
+// of growing size: the cost per put should not grow with the table.
+func BenchmarkPutNewer(b *testing.B) {
+	for _, n := range []int{1000, 100000, 1000000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := New()
+			lines := make([][]byte, n)
+			for i := range lines {
+				lines[i] = fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633160.%09d", i, 0)
+				s.Put(MakeRecord(lines[i], Origin{}))
+			}
+			recs := make([]Record, 1<<16)
+			for i := range recs {
+				recs[i] = MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633161.%09d", (i*7919)%n, i), Origin{})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.Put(recs[i&(len(recs)-1)])
+			}
+		})
 	}
 }

@@ -50,10 +50,12 @@ type clientRecord struct {
 }
 
 func newClientRecord(r herdstore.Record) clientRecord {
-	origin, _, _ := strings.Cut(strings.TrimPrefix(r.Line, "AT "), " ")
-	rec := clientRecord{Client: r.Client, Origin: origin, Time: r.Time, AT: r.Line, ReceivedAt: time.Unix(0, r.Arrived).UTC()}
-	if r.From != nil {
-		rec.From = *r.From
+	line := r.Line()
+	origin, _, _ := strings.Cut(strings.TrimPrefix(line, "AT "), " ")
+	got := r.Origin()
+	rec := clientRecord{Client: r.Client(), Origin: origin, Time: r.Time(), AT: line, ReceivedAt: time.Unix(0, got.Arrived).UTC()}
+	if got.From.IsValid() {
+		rec.From = got.From.String()
 	}
 	return rec
 }

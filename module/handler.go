@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -130,12 +131,16 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 	if h.node.connectionsFull.CompareAndSwap(true, false) {
 		h.logger.Info("connections below the limit again", zap.Int("max_connections", h.MaxConnections))
 	}
-	remote := cx.RemoteAddr().String()
+	remote := cx.RemoteAddr()
 	c := &session{
-		h:      h,
-		cx:     cx,
-		remote: &remote,
-		log:    h.logger.With(zap.Uint64("conn", connectionIDs.Add(1)), zap.String("remote", remote)),
+		h:   h,
+		cx:  cx,
+		log: h.logger.With(zap.Uint64("conn", connectionIDs.Add(1)), zap.String("remote", remote.String())),
+	}
+	if addr, ok := remote.(*net.TCPAddr); ok {
+		c.remote = addr.AddrPort()
+	} else {
+		c.remote, _ = netip.ParseAddrPort(remote.String())
 	}
 	c.log.Debug("connection opened")
 	stop := context.AfterFunc(h.node.ctx, func() { cx.Close() })
@@ -149,7 +154,7 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 type session struct {
 	h      *Handler
 	cx     *layer4.Connection
-	remote *string
+	remote netip.AddrPort
 	log    *zap.Logger
 	out    []byte
 	fields [][]byte
@@ -252,21 +257,19 @@ func (c *session) iamat() {
 	defer func() { iamatDuration.Observe(time.Since(received).Seconds()) }()
 	start := len(c.out)
 	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), received.UnixNano(), c.fields)
-	r := herdstore.NewRecord(string(c.out[start:]))
-	r.Arrived, r.From = received.UnixNano(), c.remote
+	r := herdstore.MakeRecord(c.out[start:], herdstore.Origin{Arrived: received.UnixNano(), From: c.remote})
 	c.out = append(c.out, '\n')
 	if !c.h.node.apply(r) {
-		c.log.Debug("kept a newer record", zap.String("client", r.Client))
+		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
 	}
 }
 
 func (c *session) at() {
 	c.line = protocol.AppendATLine(c.line[:0], c.fields)
-	r := herdstore.NewRecord(string(c.line))
-	r.Arrived, r.From = time.Now().UnixNano(), c.remote
+	r := herdstore.MakeRecord(c.line, herdstore.Origin{Arrived: time.Now().UnixNano(), From: c.remote})
 	if c.h.node.apply(r) {
 		if ce := c.log.Check(zapcore.DebugLevel, "applied flood"); ce != nil {
-			ce.Write(zap.String("record", r.Line))
+			ce.Write(zap.String("record", r.Line()))
 		}
 	}
 }

@@ -37,7 +37,7 @@ func (c *session) whatsat(msg []byte) bool {
 		c.out = protocol.AppendInvalidReply(c.out, msg)
 		return false
 	}
-	lat, lng, _ := protocol.ParseLocation([]byte(strings.Split(record.Line, " ")[protocol.ATLocation]))
+	lat, lng, _ := protocol.ParseLocation([]byte(strings.Split(record.Line(), " ")[protocol.ATLocation]))
 
 	// The provider may take seconds: send the replies already due first.
 	// The answer may be shared with other WHATSATs and the cache, so it is
@@ -57,7 +57,7 @@ func (c *session) whatsat(msg []byte) bool {
 	}
 	node.stats.placesOK.Add(1)
 	start := len(c.out)
-	c.out = append(c.out, record.Line...)
+	c.out = append(c.out, record.Line()...)
 	c.out = append(c.out, '\n')
 	c.out, err = appendPlaces(c.out, body, bound)
 	if err != nil {

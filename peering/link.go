@@ -26,8 +26,9 @@ const (
 	// redialled from the shortest backoff again; a peer that accepts and drops
 	// at once is redialled ever more slowly.
 	stableAfter = 5 * time.Second
-	// batchRecords is the most records written in one batch.
-	batchRecords = 1024
+	// deadlineEvery is how many records of a catch-up are written between
+	// two extensions of the write deadline.
+	deadlineEvery = 1024
 	// writeBufferBytes is the size of a link's write buffer.
 	writeBufferBytes = 64 << 10
 	// drainPoll is how often Drain looks at the queue.
@@ -37,6 +38,7 @@ const (
 // Table is what a link catches its peer up from.
 type Table interface {
 	Range(fn func(herdstore.Record) bool)
+	Len() int
 }
 
 // Link is the outbound connection to one peer.
@@ -108,7 +110,7 @@ func (l *Link) setState(up bool, err error) {
 // NewLink returns a link to the peer name at address that catches up from
 // table. It does nothing until Start.
 func NewLink(name, address string, table Table, logger *zap.Logger) *Link {
-	l := &Link{name: name, address: address, table: table, queue: NewQueue(), done: make(chan struct{})}
+	l := &Link{name: name, address: address, table: table, queue: NewQueue(table.Len), done: make(chan struct{})}
 	l.since.Store(time.Now().UnixNano())
 	l.SetLogger(logger)
 	return l
@@ -187,7 +189,7 @@ func (l *Link) run(ctx context.Context) {
 		l.logger.Load().Info("peer link up", zap.String("local", conn.LocalAddr().String()))
 		err = l.serve(ctx, conn)
 		l.setState(false, err)
-		l.queue.Clear() // the next catch-up sends the whole table again
+		l.queue.Resync() // the next catch-up sends the whole table again
 		if ctx.Err() != nil {
 			return
 		}
@@ -222,19 +224,11 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	caughtUp := 0
-	l.table.Range(func(r herdstore.Record) bool {
-		l.queue.Push(r)
-		caughtUp++
-		return ctx.Err() == nil
-	})
-	l.logger.Load().Info("peer catch-up queued", zap.Int("records", caughtUp))
-
 	w := bufio.NewWriterSize(conn, writeBufferBytes)
-	batch := make([]herdstore.Record, 0, batchRecords)
 	for {
-		batch = l.queue.Take(batch[:0], batchRecords)
-		if len(batch) == 0 {
+		batch, resync := l.queue.Take()
+		if len(batch) == 0 && !resync {
+			l.queue.Written(batch)
 			select {
 			case <-l.queue.Ready():
 				// Yield once so that the connections which woke the link can
@@ -245,25 +239,72 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 				return context.Cause(ctx)
 			}
 		}
+		if resync {
+			if err := l.sendTable(ctx, conn, w); err != nil {
+				return err
+			}
+		}
 		if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 			return err
 		}
 		bytes := 0
 		for _, r := range batch {
-			w.WriteString(r.Line)
+			line := r.Line()
+			w.WriteString(line)
 			w.WriteByte('\n')
-			bytes += len(r.Line) + 1
+			bytes += len(line) + 1
 		}
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		l.queue.Written()
 		l.sent.Add(int64(len(batch)))
 		l.bytesSent.Add(int64(bytes))
-		if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
-			ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line))
+		if len(batch) > 0 {
+			if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
+				ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line()))
+			}
 		}
+		l.queue.Written(batch)
 	}
+}
+
+// sendTable writes the whole table to the peer: the catch-up after a
+// connect, or after the queue overflowed. Records put meanwhile are queued
+// too, and the peer keeps the newest of what it gets.
+func (l *Link) sendTable(ctx context.Context, conn net.Conn, w *bufio.Writer) error {
+	start := time.Now()
+	records, bytes := 0, 0
+	var err error
+	l.table.Range(func(r herdstore.Record) bool {
+		if records%deadlineEvery == 0 {
+			if err = conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+				return false
+			}
+		}
+		line := r.Line()
+		if _, err = w.WriteString(line); err != nil {
+			return false
+		}
+		if err = w.WriteByte('\n'); err != nil {
+			return false
+		}
+		records++
+		bytes += len(line) + 1
+		return ctx.Err() == nil
+	})
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	l.sent.Add(int64(records))
+	l.bytesSent.Add(int64(bytes))
+	if err != nil {
+		return err
+	}
+	l.logger.Load().Info("peer caught up", zap.Int("records", records), zap.Int("bytes", bytes), zap.Duration("took", time.Since(start)))
+	return nil
 }
 
 // errPeerClosed is the cause of a link that the peer closed.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,25 +18,63 @@ func record(client, time string) herdstore.Record {
 	return herdstore.NewRecord(fmt.Sprintf("AT S +0.000000001 %s +1+1 %s", client, time))
 }
 
-func TestQueueKeepsOnePendingRecordPerClient(t *testing.T) {
-	q := NewQueue()
+func TestQueue(t *testing.T) {
+	q := NewQueue(func() int { return 0 })
+	if batch, resync := q.Take(); len(batch) != 0 || !resync {
+		t.Fatalf("new queue: Take = %d records, resync %v; want a resync", len(batch), resync)
+	}
+	q.Written(nil)
+	if !q.Idle() {
+		t.Fatal("queue not idle after the resync was written")
+	}
 	q.Push(record("a", "1"))
 	q.Push(record("b", "1"))
-	q.Push(record("a", "3"))
-	q.Push(record("a", "2")) // older than the pending one: ignored
-	if q.Len() != 2 {
-		t.Fatalf("Len = %d, want 2", q.Len())
+	q.Push(record("a", "2"))
+	if q.Len() != 3 || q.Idle() {
+		t.Fatalf("Len = %d, Idle = %v after three pushes", q.Len(), q.Idle())
 	}
-	got := q.Take(nil, 1)
-	if len(got) != 1 || got[0] != record("a", "3") {
-		t.Errorf("first Take = %v, want a's newest record first", got)
+	batch, resync := q.Take()
+	if resync || len(batch) != 3 || batch[0] != record("a", "1") || batch[2] != record("a", "2") {
+		t.Fatalf("Take = %v, resync %v; want the three records in order", batch, resync)
 	}
-	got = q.Take(nil, 10)
-	if len(got) != 1 || got[0] != record("b", "1") {
-		t.Errorf("second Take = %v", got)
+	if q.Idle() {
+		t.Error("queue idle while a batch is in flight")
 	}
-	if q.Len() != 0 || len(q.Take(nil, 10)) != 0 {
-		t.Error("queue not empty after taking everything")
+	q.Written(batch)
+	if !q.Idle() || q.Len() != 0 {
+		t.Error("queue not idle after the batch was written")
+	}
+}
+
+func TestQueueOverflowAsksForResync(t *testing.T) {
+	tests := []struct {
+		name      string
+		tableSize int
+		bound     int
+	}{
+		{"small table: the floor bounds it", 10, minQueueBound},
+		{"large table: its size bounds it", 3 * minQueueBound, 3 * minQueueBound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := NewQueue(func() int { return tt.tableSize })
+			q.Take()
+			q.Written(nil)
+			for i := range tt.bound {
+				q.Push(record(fmt.Sprint(i), "1"))
+			}
+			if q.Len() != tt.bound {
+				t.Fatalf("Len = %d after %d pushes", q.Len(), tt.bound)
+			}
+			q.Push(record("one-more", "1"))
+			q.Push(record("and-another", "1"))
+			if q.Len() != 0 {
+				t.Fatalf("Len = %d after overflowing, want 0", q.Len())
+			}
+			if batch, resync := q.Take(); len(batch) != 0 || !resync {
+				t.Fatalf("Take after overflow = %d records, resync %v", len(batch), resync)
+			}
+		})
 	}
 }
 
@@ -116,20 +155,20 @@ func TestLinkCatchesUpThenStreamsAndRedials(t *testing.T) {
 	defer l.Close()
 
 	s, conn := p.next(t)
-	if got := readLines(t, s, conn, 2); got[0] != record("a", "1").Line || got[1] != record("b", "1").Line {
+	if got := readLines(t, s, conn, 2); got[0] != record("a", "1").Line() || got[1] != record("b", "1").Line() {
 		t.Fatalf("catch-up = %v", got)
 	}
 	live := record("c", "2")
 	store.Put(live)
 	l.Send(live)
-	if got := readLines(t, s, conn, 1); got[0] != live.Line {
+	if got := readLines(t, s, conn, 1); got[0] != live.Line() {
 		t.Fatalf("live update = %v", got)
 	}
 
 	// The peer drops the link: it is redialled and the whole table sent again.
 	conn.Close()
 	s, conn = p.next(t)
-	if got := readLines(t, s, conn, 3); len(got) != 3 || got[2] != live.Line {
+	if got := readLines(t, s, conn, 3); len(got) != 3 || got[2] != live.Line() {
 		t.Fatalf("catch-up after redial = %v", got)
 	}
 }
@@ -149,5 +188,49 @@ func TestLinkCloseStopsDialling(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not stop a link that was backing off")
+	}
+}
+
+// TestLinkResyncsAfterOverflow holds a peer that does not read while its
+// clients are updated many times over: the queue stays bounded, and once the
+// peer reads again it gets every client's newest record.
+func TestLinkResyncsAfterOverflow(t *testing.T) {
+	store := herdstore.New()
+	p := listenPeer(t)
+	l := NewLink("P", p.ln.Addr().String(), store, zap.NewNop())
+	l.Start()
+	defer l.Close()
+	s, conn := p.next(t) // accepted, not read yet
+
+	const clients, versions = 100, 200 // 20,000 lines of 1 KiB: more than the socket buffers hold
+	padding := strings.Repeat("x", 1000)
+	newest := make(map[string]string)
+	for v := 1; v <= versions; v++ {
+		for c := range clients {
+			r := record(fmt.Sprintf("%s-%d", padding, c), fmt.Sprint(v))
+			store.Put(r)
+			l.Send(r)
+			newest[r.Client()] = r.Line()
+		}
+	}
+	if n := l.Pending(); n > minQueueBound {
+		t.Errorf("%d records pending, more than the queue's bound %d", n, minQueueBound)
+	}
+
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	s.Buffer(nil, 4096)
+	lines := 0
+	for len(newest) > 0 && s.Scan() {
+		lines++
+		r := herdstore.NewRecord(s.Text())
+		if newest[r.Client()] == r.Line() {
+			delete(newest, r.Client())
+		}
+	}
+	if len(newest) > 0 {
+		t.Fatalf("%d clients' newest records never arrived after %d lines (%v)", len(newest), lines, s.Err())
+	}
+	if lines >= clients*versions {
+		t.Errorf("read %d lines: the queue kept every update instead of resyncing", lines)
 	}
 }

@@ -9,35 +9,50 @@ import (
 	"github.com/caddy-herd/caddy-herd/herdstore"
 )
 
-// Queue holds the records waiting to be sent on one link: at most one per
-// client, a newer record replacing an older one in place, so its memory is
-// bounded by the number of clients whatever the peer does.
+// minQueueBound is the fewest records a queue holds before it overflows,
+// so that a small table still absorbs a burst of updates.
+const minQueueBound = 4096
+
+// Queue holds the records waiting to be sent on one link, in the order they
+// were pushed. Pushing is one append under a lock: the clients' goroutines
+// that push never wait for the link.
+//
+// Its memory is bounded by the table, not by what the peer does: when more
+// records are waiting than the table has clients (or minQueueBound), the queue
+// drops them all and asks for a resync instead, and the link sends the whole
+// table, which holds every dropped record or a newer one.
 type Queue struct {
 	mu      sync.Mutex
-	pending map[string]herdstore.Record
-	order   []string
-	ready   chan struct{}
-	// inFlight counts the records of the last Take not yet reported
-	// written, so that a drain does not end while they are on their way.
-	inFlight int
+	records []herdstore.Record
+	spare   []herdstore.Record // the last taken batch, reused once written
+	resync  bool
+	// inFlight is set from a Take until Written, so that a drain does not
+	// end while the taken records are on their way.
+	inFlight bool
+	// bound returns how many records may wait before the queue overflows.
+	bound func() int
+	ready chan struct{}
 }
 
-// NewQueue returns an empty queue.
-func NewQueue() *Queue {
-	return &Queue{pending: make(map[string]herdstore.Record), ready: make(chan struct{}, 1)}
+// NewQueue returns a queue that overflows beyond bound() records, or
+// minQueueBound if that is larger. It starts out asking for a resync: until
+// the first Take, pushing costs nothing.
+func NewQueue(bound func() int) *Queue {
+	return &Queue{bound: bound, resync: true, ready: make(chan struct{}, 1)}
 }
 
-// Push queues r unless a record at least as new is already pending for its
-// client. It never blocks.
+// Push queues r. It never blocks.
 func (q *Queue) Push(r herdstore.Record) {
 	q.mu.Lock()
-	old, ok := q.pending[r.Client]
 	switch {
-	case !ok:
-		q.pending[r.Client] = r
-		q.order = append(q.order, r.Client)
-	case r.NewerThan(old):
-		q.pending[r.Client] = r
+	case q.resync:
+		// The coming resync reads the table, which already holds r.
+	case len(q.records) >= minQueueBound && len(q.records) >= q.bound():
+		clear(q.records)
+		q.records = q.records[:0]
+		q.resync = true
+	default:
+		q.records = append(q.records, r)
 	}
 	q.mu.Unlock()
 	select {
@@ -46,30 +61,42 @@ func (q *Queue) Push(r herdstore.Record) {
 	}
 }
 
+// Resync drops what is queued and asks for the whole table to be sent. A
+// link that is down asks for one, so that pushing costs nothing until it is
+// up again and catches its peer up.
+func (q *Queue) Resync() {
+	q.mu.Lock()
+	clear(q.records)
+	q.records = q.records[:0]
+	q.resync = true
+	q.inFlight = false
+	q.mu.Unlock()
+}
+
 // Ready is signalled after a Push; a receiver then calls Take.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
-// Take moves up to max pending records, oldest first, onto dst.
-func (q *Queue) Take(dst []herdstore.Record, max int) []herdstore.Record {
+// Take returns every queued record, oldest first, and whether the whole
+// table must be sent first. The caller owns the batch until Written.
+func (q *Queue) Take() (batch []herdstore.Record, resync bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := min(max, len(q.order))
-	for _, client := range q.order[:n] {
-		dst = append(dst, q.pending[client])
-		delete(q.pending, client)
-	}
-	q.order = q.order[n:]
-	if len(q.order) == 0 {
-		q.order = nil
-	}
-	q.inFlight = n
-	return dst
+	batch, resync = q.records, q.resync
+	q.records, q.spare = q.spare[:0], nil
+	q.resync = false
+	q.inFlight = len(batch) > 0 || resync
+	return batch, resync
 }
 
-// Written reports that the records of the last Take are written.
-func (q *Queue) Written() {
+// Written reports that the batch of the last Take is written, and gives its
+// memory back for reuse.
+func (q *Queue) Written(batch []herdstore.Record) {
+	clear(batch)
 	q.mu.Lock()
-	q.inFlight = 0
+	q.inFlight = false
+	if q.spare == nil && cap(batch) <= max(minQueueBound, q.bound()) {
+		q.spare = batch[:0]
+	}
 	q.mu.Unlock()
 }
 
@@ -77,21 +104,12 @@ func (q *Queue) Written() {
 func (q *Queue) Idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.order) == 0 && q.inFlight == 0
+	return len(q.records) == 0 && !q.resync && !q.inFlight
 }
 
 // Len returns the number of pending records.
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.order)
-}
-
-// Clear drops every pending record.
-func (q *Queue) Clear() {
-	q.mu.Lock()
-	q.pending = make(map[string]herdstore.Record)
-	q.order = nil
-	q.inFlight = 0
-	q.mu.Unlock()
+	return len(q.records)
 }
