@@ -536,15 +536,29 @@ $extra}"
 
 section_scale() {
 	local a=$((base + 50)) b=$((base + 51)) c=$((base + 52)) admin=$((base + 1050)) raw=$((base + 150)) pipe=16
+	local solo=$((base + 53)) solo_admin=$((base + 1053))
+	local peers="http://127.0.0.1:$admin/herd/peers"
 	herd_three() {
 		herd_server B "$b" off "" A="$a"
 		herd_server C "$c" off "" A="$a"
 		herd_server A "$a" "$admin" "" B="$b" C="$c"
 	}
-	# fill_table N: A holds N clients and has flooded them to both peers.
+	flooded() { [ "$(json_int "$peers" pending)" = 0 ]; }
+	# fill_table PORT N: the server at PORT holds N clients; A has flooded
+	# them to both peers.
 	fill_table() {
-		"$herdload" fill -addr "127.0.0.1:$a" -n "$1" -c 8 -p 64 -prefix s >/dev/null
-		wait_until 300 eval '[ "$(json_int http://127.0.0.1:'"$admin"'/herd/peers pending)" = 0 ]'
+		"$herdload" fill -addr "127.0.0.1:$1" -n "$2" -c 8 -p 64 -prefix s >/dev/null
+		wait_until 300 flooded
+	}
+	# measure_a ARGS...: runs herdload iamat at A and appends floods=<records
+	# A sent per peer per IAMAT answered>: below 1 when a link's queue
+	# replaced records of the same client before sending them.
+	measure_a() {
+		local sent0 out
+		sent0=$(json_int "$peers" records_sent)
+		out=$("$herdload" iamat -addr "127.0.0.1:$a" "$@")
+		wait_until 300 flooded
+		echo "$out floods=$(calc %.2f "($(json_int "$peers" records_sent) - $sent0) / 2 / $(field total "$out")")"
 	}
 
 	echo
@@ -553,33 +567,44 @@ section_scale() {
 	herd_three
 	start raw "$herdload" raw -addr "127.0.0.1:$raw"
 	waitport "$raw"
-	fill_table 100000
-	printf "%-6s %12s %12s %12s %10s   %s\n" C herd/s "herd/herd@$(cut -d' ' -f1 <<<"$scale_conns")" raw/s herd/raw "herd p50/p99 us"
+	fill_table "$a" 100000
+	printf "%-6s %12s %12s %12s %10s %14s   %s\n" C herd/s "herd/herd@$(cut -d' ' -f1 <<<"$scale_conns")" raw/s herd/raw "floods/IAMAT" "herd p50/p99 us"
 	local first="" n h out rout
 	for n in $scale_conns; do
-		out=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
+		out=$(measure_a -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
 		rout=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
 		h=$(field ops_per_sec "$out")
 		first=${first:-$h}
-		printf "%-6s %12s %12s %12s %10s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field ops_per_sec "$rout")" \
-			"$(calc %.2f "$h / $(field ops_per_sec "$rout")")" "$(field p50_us "$out")" "$(field p99_us "$out")"
+		printf "%-6s %12s %12s %12s %10s %14s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field ops_per_sec "$rout")" \
+			"$(calc %.2f "$h / $(field ops_per_sec "$rout")")" "$(field floods "$out")" "$(field p50_us "$out")" "$(field p99_us "$out")"
 	done
 	stop_all
 
 	echo
-	echo "## IAMAT throughput as the table grows (A floods to two live peers; table filled first with herdload fill); vs the smallest table"
-	echo "# herdload fill -addr A -n N -c 8 -p 64 -prefix s; herdload iamat -addr A -c 50 -p $pipe -d ${seconds}s -clients N -prefix s"
+	echo "## IAMAT throughput as the table grows (table filled first); vs the smallest table"
+	echo "# A floods to two live peers; a standalone server (no peers) alongside shows the table's own cost"
+	echo "# herdload fill -addr <server> -n N -c 8 -p 64 -prefix s; herdload iamat -addr <server> -c 50 -p $pipe -d ${seconds}s -clients N -prefix s"
 	herd_three
-	printf "%-9s %12s %12s %10s   %s\n" clients herd/s "herd/herd@$(cut -d' ' -f1 <<<"$scale_sizes")" "held" "herd p50/p99 us"
+	herd_server S "$solo" "$solo_admin" ""
+	local smallest
+	smallest=$(cut -d' ' -f1 <<<"$scale_sizes")
+	printf "%-9s %12s %12s %14s %14s %14s %15s   %s\n" clients herd/s "herd/herd@$smallest" "floods/IAMAT" standalone/s "solo/solo@$smallest" held "herd p50/p99 us"
 	first=""
+	local sfirst="" sh sout
 	for n in $scale_sizes; do
-		fill_table "$n"
-		out=$("$herdload" iamat -addr "127.0.0.1:$a" -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
+		fill_table "$a" "$n"
+		fill_table "$solo" "$n"
+		out=$(measure_a -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
+		sout=$("$herdload" iamat -addr "127.0.0.1:$solo" -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
 		h=$(field ops_per_sec "$out")
+		sh=$(field ops_per_sec "$sout")
 		first=${first:-$h}
-		printf "%-9s %12s %12s %10s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(herd_clients "$admin")" \
+		sfirst=${sfirst:-$sh}
+		printf "%-9s %12s %12s %14s %14s %14s %15s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field floods "$out")" \
+			"$sh" "$(calc %.2f "$sh / $sfirst")" "$(herd_clients "$admin")/$(herd_clients "$solo_admin")" \
 			"$(field p50_us "$out")" "$(field p99_us "$out")"
 	done
+	echo "# floods/IAMAT: records A sent per peer per IAMAT; below 1 when a link's queue replaced a client's pending record"
 	stop_all
 }
 
