@@ -24,6 +24,10 @@ type peerAddresses struct {
 
 	// lookup resolves a host name; nil for the system resolver. Tests set it.
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+
+	// onLookupsDone, if set, is called when the host names of an update are
+	// resolved and the result stored or dropped. Tests use it to know.
+	onLookupsDone func()
 }
 
 // isPeerAddress reports whether a connection from addr comes from a peer of
@@ -91,9 +95,12 @@ func (n *node) resolvePeerAddresses(peers []Peer, logger *zap.Logger) {
 			}
 		}
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		if p.generation == generation {
 			p.set.Store(&resolved)
+		}
+		p.mu.Unlock()
+		if p.onLookupsDone != nil {
+			p.onLookupsDone()
 		}
 	}()
 }
