@@ -3,6 +3,7 @@ package module
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -393,5 +394,56 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// whatsatBudgetConfig is placesConfig with a per-IP WHATSAT budget of perHour, and
+// no cache, so that every new query goes upstream.
+func whatsatBudgetConfig(t *testing.T, listen string, perHour int) []byte {
+	t.Helper()
+	config := strings.Replace(string(placesConfig(t, "A", listen)), `"cache_ttl": "1m"`,
+		fmt.Sprintf(`"limits": {"whatsat_per_ip": {"events": %d, "per": "1h"}}`, perHour), 1)
+	return []byte(config)
+}
+
+// TestLimitsAcrossReload loads a config with a WHATSAT budget through Caddy,
+// spends it, and reloads with a larger one: the IP's spending carries over,
+// so it gets only the difference, on the connection it kept open.
+func TestLimitsAcrossReload(t *testing.T) {
+	probe, _ := net.Listen("tcp", "127.0.0.1:0")
+	listen := probe.Addr().String()
+	probe.Close()
+	if err := caddy.Load(whatsatBudgetConfig(t, listen, 2), true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+	conn, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	exchange(t, conn, r, "IAMAT kiwi +34.068930-118.445127 1\n")
+	answered := func(radius int) bool {
+		if _, err := fmt.Fprintf(conn, "WHATSAT kiwi %d 1\n", radius); err != nil {
+			t.Fatal(err)
+		}
+		return !strings.HasPrefix(readAnswer(t, conn, r), "? ")
+	}
+	for i, want := range []bool{true, true, false} {
+		if got := answered(i + 1); got != want {
+			t.Errorf("before the reload, WHATSAT %d answered %v, want %v", i, got, want)
+		}
+	}
+	if err := caddy.Load(whatsatBudgetConfig(t, listen, 3), true); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		if got := answered(10 + i); got != want {
+			t.Errorf("after the reload, WHATSAT %d answered %v, want %v", i, got, want)
+		}
+	}
+	if got := runningNode().statsView().Limited["whatsat_per_ip"]; got != 2 {
+		t.Errorf("%d WHATSATs refused in all, want 2", got)
 	}
 }
