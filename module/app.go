@@ -109,8 +109,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the name, the peers, the WHATSAT limits, the cache TTL and
-// the limits.
+// Validate checks the name, the peers, the WHATSAT radius and bound, the
+// cache TTL and the limits block.
 func (a *App) Validate() error {
 	if err := ValidateName(a.Name); err != nil {
 		return fmt.Errorf("herd name: %w", err)
