@@ -3,11 +3,13 @@ package module
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,35 +355,80 @@ func TestReloadKeepsPerIPState(t *testing.T) {
 }
 
 // TestPeerAddresses resolves peers: IP literals at once, host names in the
-// background, and a later config's peers replace an earlier one's even if
-// its lookup ends last.
+// background and again at each refresh; a lookup that fails keeps the last
+// known addresses, and a later config's peers replace an earlier one's even
+// if the earlier lookup ends last.
 func TestPeerAddresses(t *testing.T) {
 	n := newTestNode(t, nil)
+	var mu sync.Mutex
+	answers := map[string][]netip.Addr{
+		"fast.example": {netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("::ffff:198.51.100.8")},
+		"slow.example": {netip.MustParseAddr("203.0.113.9")},
+	}
 	release := make(chan struct{})
-	lookupsDone := make(chan struct{}, 2)
-	n.peerAddrs.onLookupsDone = func() { lookupsDone <- struct{}{} }
 	n.peerAddrs.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
 		if host == "slow.example" {
 			<-release
 		}
-		return []netip.Addr{netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("::ffff:198.51.100.8")}, nil
+		mu.Lock()
+		defer mu.Unlock()
+		if answers[host] == nil {
+			return nil, errors.New("no such host")
+		}
+		return answers[host], nil
 	}
+	rounds := make(map[uint64]int) // lookup rounds done, by generation; guarded by mu
+	n.peerAddrs.onLookupsDone = func(generation uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		rounds[generation]++
+	}
+	roundsOf := func(generation uint64) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return rounds[generation]
+	}
+	n.peerAddrs.refreshEvery = time.Millisecond
+	isPeer := func(addr string) bool { return n.isPeerAddress(netip.MustParseAddr(addr)) }
+
 	n.resolvePeerAddresses([]Peer{{"A", "192.0.2.1:1"}, {"B", "[2001:db8::1]:1"}, {"C", "slow.example:1"}}, zap.NewNop())
-	for addr, want := range map[string]bool{"192.0.2.1": true, "::ffff:192.0.2.1": true, "2001:db8::1": true, "2001:db8::2": false, "198.51.100.7": false} {
-		if got := n.isPeerAddress(netip.MustParseAddr(addr)); got != want {
+	for addr, want := range map[string]bool{"192.0.2.1": true, "::ffff:192.0.2.1": true, "2001:db8::1": true, "2001:db8::2": false, "203.0.113.9": false} {
+		if got := isPeer(addr); got != want {
 			t.Errorf("before the lookup, isPeerAddress(%s) = %v, want %v", addr, got, want)
 		}
 	}
+
+	// A new config while the first's lookup hangs; then the first's ends.
 	n.resolvePeerAddresses([]Peer{{"D", "fast.example:1"}}, zap.NewNop())
-	waitFor(t, lookupsDone, "the second config's lookups")
-	if !n.isPeerAddress(netip.MustParseAddr("198.51.100.8")) || n.isPeerAddress(netip.MustParseAddr("192.0.2.1")) {
-		t.Fatal("the second config's peers did not replace the first's")
-	}
-	// The first config's lookup ends last; its result is dropped.
+	waitUntil(t, "the second config's peers replace the first's", func() bool {
+		return isPeer("198.51.100.8") && !isPeer("192.0.2.1")
+	})
 	close(release)
-	waitFor(t, lookupsDone, "the first config's lookups")
-	if n.isPeerAddress(netip.MustParseAddr("192.0.2.1")) {
-		t.Error("a superseded lookup brought back a removed peer's address")
+	waitUntil(t, "the first config's lookup ends", func() bool { return roundsOf(1) == 1 })
+	if isPeer("203.0.113.9") {
+		t.Error("a superseded lookup made its host's address a peer's")
+	}
+
+	// The host moves: a refresh follows it.
+	mu.Lock()
+	answers["fast.example"] = []netip.Addr{netip.MustParseAddr("198.51.100.77")}
+	mu.Unlock()
+	waitUntil(t, "a refresh finds the new address", func() bool { return isPeer("198.51.100.77") })
+	if isPeer("198.51.100.7") {
+		t.Error("the host's old address is still a peer's")
+	}
+
+	// The resolver fails: the last known address stays.
+	mu.Lock()
+	delete(answers, "fast.example")
+	mu.Unlock()
+	after := roundsOf(2)
+	waitUntil(t, "a round of failed lookups", func() bool { return roundsOf(2) >= after+2 })
+	if !isPeer("198.51.100.77") {
+		t.Error("a failed lookup forgot the last known address")
+	}
+	if roundsOf(1) != 1 {
+		t.Errorf("the first config's lookups ran %d rounds after it was replaced, want 1", roundsOf(1))
 	}
 }
 
