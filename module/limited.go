@@ -65,13 +65,13 @@ func (n *node) applyLimits(l *Limits, peers []Peer, logger *zap.Logger) {
 	n.resolvePeerAddresses(peers, logger)
 }
 
-// refuse counts a refusal by l and logs it, at most once per
+// refuse counts a refusal by l and logs it with fields, at most once per
 // limitLogInterval for each limit, saying how many refusals the entry
 // stands for.
-func (n *node) refuse(l limit, log *zap.Logger, msg string) {
+func (n *node) refuse(l limit, log *zap.Logger, msg string, fields ...zap.Field) {
 	n.clients.limited[l].Add(1)
 	if count, ok := n.clients.logs[l].due(n.clients.clock()); ok {
-		log.Warn(msg, zap.Stringer("limit", l), zap.Int64("refused_since_last_entry", count))
+		log.Warn(msg, append(fields, zap.Stringer("limit", l), zap.Int64("refused_since_last_entry", count))...)
 	}
 }
 
@@ -109,8 +109,8 @@ func (c *session) admitClient() bool {
 	cfg := n.clients.current()
 	ip, ok := n.clients.ips.open(clientKey(addr), cfg.connectionsPerIP, cfg, n.clients.clock())
 	if !ok {
-		n.refuse(limitConnectionsPerIP, c.log.With(zap.Int("connections_per_ip", cfg.connectionsPerIP)),
-			"client IP has too many connections open; closing the new one")
+		n.refuse(limitConnectionsPerIP, c.log, "client IP has too many connections open; closing the new one",
+			zap.Int("connections_per_ip", cfg.connectionsPerIP))
 		return false
 	}
 	c.ip = ip
