@@ -494,3 +494,16 @@ func TestLimitsAcrossReload(t *testing.T) {
 		t.Errorf("%d WHATSATs refused in all, want 2", got)
 	}
 }
+
+// BenchmarkAdmitLine is the per-line cost of messages_per_ip for a client.
+func BenchmarkAdmitLine(b *testing.B) {
+	n := &node{}
+	n.applyLimits(&Limits{MessagesPerIP: &Rate{Events: 1 << 30}}, nil, zap.NewNop())
+	c := &session{h: &Handler{node: n}, log: zap.NewNop()}
+	c.ip, _ = n.clients.ips.open(netip.MustParseAddr("192.0.2.1"), 0, n.clients.current(), time.Now())
+	for b.Loop() {
+		if !c.admitLine() {
+			b.Fatal("refused")
+		}
+	}
+}
