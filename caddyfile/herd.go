@@ -29,6 +29,9 @@ func init() {
 //		max_radius <km>
 //		max_bound <places>
 //		cache_ttl <duration>
+//		limits {
+//			<limits, see parseLimits>
+//		}
 //	}
 //
 // A second `herd` block adds to the first.
@@ -124,6 +127,11 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.Errf("cache_ttl: %q must not be negative", args[0])
 			}
 			app.CacheTTL = caddy.Duration(ttl)
+
+		case "limits":
+			if err := parseLimits(d, app); err != nil {
+				return nil, err
+			}
 
 		default:
 			return nil, d.Errf("herd: unknown subdirective %q", directive)

@@ -56,6 +56,10 @@ type App struct {
 	// WHATSATs in flight at the same time share one request either way.
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 
+	// Limits bound what one client IP may take of this server and what
+	// WHATSAT may cost the places provider. Every limit is off unless set.
+	Limits *Limits `json:"limits,omitempty"`
+
 	places places.Provider
 	node   *node
 	logger *zap.Logger
@@ -105,7 +109,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the name, the peers, the WHATSAT limits and the cache TTL.
+// Validate checks the name, the peers, the WHATSAT radius and bound, the
+// cache TTL and the limits block.
 func (a *App) Validate() error {
 	if err := ValidateName(a.Name); err != nil {
 		return fmt.Errorf("herd name: %w", err)
@@ -123,6 +128,11 @@ func (a *App) Validate() error {
 	}
 	if a.CacheTTL < 0 {
 		return fmt.Errorf("herd cache_ttl %s: must not be negative", time.Duration(a.CacheTTL))
+	}
+	if a.Limits != nil {
+		if err := a.Limits.Validate(); err != nil {
+			return fmt.Errorf("herd limits: %w", err)
+		}
 	}
 	return nil
 }
@@ -143,6 +153,7 @@ func (a *App) limits() whatsatLimits {
 func (a *App) Start() error {
 	a.node.limits.Store(new(a.limits()))
 	a.node.configure(a.Name, a.Peers, a.places, a.logger)
+	a.node.applyLimits(a.Limits, a.Peers, a.logger)
 	a.logger.Info("herd server started", zap.String("name", a.Name), zap.Int("peers", len(a.Peers)), zap.Int("clients", a.node.store.Len()))
 	return nil
 }

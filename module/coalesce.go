@@ -31,9 +31,21 @@ type flight[V any] struct {
 // and the call goes on for the callers still waiting: a context for the
 // call itself is fn's to choose. shared reports whether the result came from a call
 // another caller started.
-func (g *flightGroup[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (val V, err error, shared bool) {
+//
+// start, if not nil, is called under the group's lock when no call for key
+// is in progress, just before one would start, so that no call for key can
+// begin or end meanwhile: it may answer without a call (done), refuse with
+// an error, or let the call start. Either of the first two answers only
+// this caller.
+func (g *flightGroup[K, V]) do(ctx context.Context, key K, start func() (val V, done bool, err error), fn func() (V, error)) (val V, err error, shared bool) {
 	g.mu.Lock()
 	f, joined := g.flights[key]
+	if !joined && start != nil {
+		if val, done, err := start(); done || err != nil {
+			g.mu.Unlock()
+			return val, err, false
+		}
+	}
 	if !joined {
 		if g.flights == nil {
 			g.flights = make(map[K]*flight[V])

@@ -43,7 +43,7 @@ func TestFlightGroupSharesOneCall(t *testing.T) {
 	results := make(chan result, callers)
 	for range callers {
 		go func() {
-			v, err, shared := g.do(context.Background(), "k", fn)
+			v, err, shared := g.do(context.Background(), "k", nil, fn)
 			results <- result{v, err, shared}
 		}()
 	}
@@ -79,7 +79,7 @@ func TestFlightGroupDifferentKeysDoNotShare(t *testing.T) {
 	results := make(chan string, 2)
 	for _, key := range []string{"a", "b"} {
 		go func() {
-			v, _, _ := g.do(context.Background(), key, func() (string, error) {
+			v, _, _ := g.do(context.Background(), key, nil, func() (string, error) {
 				started <- key
 				<-release
 				return key, nil
@@ -115,13 +115,13 @@ func TestFlightGroupCallerLeavingCancelsNothing(t *testing.T) {
 	leaving, leave := context.WithCancel(context.Background())
 	leaver := make(chan error, 1)
 	go func() {
-		_, err, _ := g.do(leaving, "k", fn)
+		_, err, _ := g.do(leaving, "k", nil, fn)
 		leaver <- err
 	}()
 	waitFor(t, started, "the call to start")
 	stayer := make(chan string, 1)
 	go func() {
-		v, _, _ := g.do(context.Background(), "k", fn)
+		v, _, _ := g.do(context.Background(), "k", nil, fn)
 		stayer <- v
 	}()
 	waitFor(t, joined, "the second caller to join")
@@ -151,7 +151,7 @@ func TestFlightGroupSharesErrorsAndForgetsThem(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
-			_, err, _ := g.do(context.Background(), 1, fn)
+			_, err, _ := g.do(context.Background(), 1, nil, fn)
 			errs <- err
 		}()
 	}
@@ -166,7 +166,7 @@ func TestFlightGroupSharesErrorsAndForgetsThem(t *testing.T) {
 		}
 	}
 	// The failed call is forgotten: the next caller calls again.
-	if _, err, shared := g.do(context.Background(), 1, fn); !errors.Is(err, down) || shared {
+	if _, err, shared := g.do(context.Background(), 1, nil, fn); !errors.Is(err, down) || shared {
 		t.Errorf("the next call: %v, shared %v; want a call of its own", err, shared)
 	}
 	if len(started) != 1 {

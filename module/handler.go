@@ -142,6 +142,10 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 	} else {
 		c.remote, _ = netip.ParseAddrPort(remote.String())
 	}
+	if !c.admitClient() {
+		return nil
+	}
+	defer c.releaseClient()
 	c.log.Debug("connection opened")
 	stop := context.AfterFunc(h.node.ctx, func() { cx.Close() })
 	defer stop()
@@ -155,6 +159,7 @@ type session struct {
 	h      *Handler
 	cx     *layer4.Connection
 	remote netip.AddrPort
+	ip     *ipState // its client IP's limits; nil for a peer
 	log    *zap.Logger
 	out    []byte
 	fields [][]byte
@@ -183,6 +188,10 @@ func (c *session) serve() string {
 		// Only a clean EOF makes an unterminated line a message: a line cut by
 		// the idle timeout or a reset is dropped unanswered.
 		if len(line) > 0 && (err == nil || errors.Is(err, io.EOF)) {
+			if !c.admitLine() {
+				c.flush()
+				return "message rate limit"
+			}
 			c.handleLine(line)
 			if len(c.out) >= flushReplyBytes && !c.flush() {
 				return "write failed"

@@ -65,6 +65,10 @@ var (
 		"Requests sent to the places provider, by provider.", []string{"provider"}, nil)
 	placesSavedDesc = prometheus.NewDesc(metricsNamespace+"_places_requests_saved_total",
 		"Places queries answered without a request of their own to the provider, by provider and reason: coalesced (shared an identical request in flight) or cached.", []string{"provider", "reason"}, nil)
+	limitedDesc = prometheus.NewDesc(metricsNamespace+"_limited_total",
+		"Connections closed, and WHATSATs answered `?`, by the limit that refused them: connections_per_ip, messages_per_ip, whatsat_per_ip or whatsat_global.", []string{"limit"}, nil)
+	trackedIPsDesc = prometheus.NewDesc(metricsNamespace+"_tracked_ips",
+		"Client IPs whose per-IP limits state is kept: those with a connection open, and those whose buckets are still refilling.", nil, nil)
 	clientsDesc = prometheus.NewDesc(metricsNamespace+"_clients",
 		"Clients in the table.", nil, nil)
 	peerUpDesc = prometheus.NewDesc(metricsNamespace+"_peer_up",
@@ -78,7 +82,7 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{messagesDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
+	for _, d := range []*prometheus.Desc{messagesDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, limitedDesc, trackedIPsDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
 		ch <- d
 	}
 }
@@ -108,6 +112,10 @@ func (nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(placesSavedDesc, n.stats.placesUpstream.coalesced.Load(), p.name, "coalesced")
 		counter(placesSavedDesc, n.stats.placesUpstream.cached.Load(), p.name, "cached")
 	}
+	for l := range limitCount {
+		counter(limitedDesc, n.clients.limited[l].Load(), l.String())
+	}
+	gauge(trackedIPsDesc, float64(n.clients.ips.tracked()))
 	gauge(clientsDesc, float64(n.store.Len()))
 	for _, l := range *n.links.Load() {
 		st := l.Status()

@@ -42,6 +42,11 @@ type node struct {
 
 	stats stats
 
+	// clients holds the per-IP limits' state; peerAddrs tells peers from
+	// clients.
+	clients   clientLimits
+	peerAddrs peerAddresses
+
 	// connections counts open connections across reloads.
 	connections     atomic.Int64
 	connectionsFull atomic.Bool

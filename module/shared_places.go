@@ -63,12 +63,36 @@ func newSharedPlaces(ctx context.Context, upstream places.Provider, cacheTTL tim
 // from a new request to the provider. ctx bounds only this caller's wait.
 // The answer may be shared with other callers: it must not be modified.
 func (s *sharedPlaces) Nearby(ctx context.Context, q places.Query) ([]byte, error) {
+	return s.nearbyCharged(ctx, q, nil)
+}
+
+// nearbyCharged is Nearby with an upstream budget: charge, if not nil, is
+// called once if and only if q needs a request of its own to the provider,
+// just before it is sent; if charge refuses, so does q, with charge's error,
+// and nothing is sent. Answers from the cache or shared with a request in
+// flight cost nothing.
+func (s *sharedPlaces) nearbyCharged(ctx context.Context, q places.Query, charge func() error) ([]byte, error) {
 	key := newPlacesKey(q)
 	if body, ok := s.cache.get(key, s.now()); ok {
 		s.counters.cached.Add(1)
 		return body, nil
 	}
-	answer, err, shared := s.flights.do(ctx, key, func() (sharedAnswer, error) {
+	// The cache is looked at again when no identical request is in flight,
+	// under the flights' lock: a request that just ended has filled it by
+	// then, and no other can begin, so a query is charged exactly when it
+	// goes upstream.
+	start := func() (sharedAnswer, bool, error) {
+		if body, ok := s.cache.get(key, s.now()); ok {
+			return sharedAnswer{body: body, cached: true}, true, nil
+		}
+		if charge != nil {
+			if err := charge(); err != nil {
+				return sharedAnswer{}, false, err
+			}
+		}
+		return sharedAnswer{}, false, nil
+	}
+	answer, err, shared := s.flights.do(ctx, key, start, func() (sharedAnswer, error) {
 		return s.ask(key, q)
 	})
 	switch {
@@ -80,13 +104,8 @@ func (s *sharedPlaces) Nearby(ctx context.Context, q places.Query) ([]byte, erro
 	return answer.body, err
 }
 
-// ask sends q to the provider and caches a successful answer. It looks in
-// the cache first: an identical request may have filled it between the
-// caller's look and this call.
+// ask sends q to the provider and caches a successful answer.
 func (s *sharedPlaces) ask(key placesKey, q places.Query) (sharedAnswer, error) {
-	if body, ok := s.cache.get(key, s.now()); ok {
-		return sharedAnswer{body: body, cached: true}, nil
-	}
 	s.counters.requests.Add(1)
 	started := time.Now()
 	body, err := s.upstream.Nearby(s.ctx, q)
@@ -126,5 +145,6 @@ func (s *sharedPlaces) CaddyModule() caddy.ModuleInfo {
 // Interface guards
 var (
 	_ places.Provider = (*sharedPlaces)(nil)
+	_ chargedProvider = (*sharedPlaces)(nil)
 	_ caddy.Module    = (*sharedPlaces)(nil)
 )

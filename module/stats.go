@@ -66,6 +66,8 @@ type statsView struct {
 	Messages      map[string]map[string]int64 `json:"messages"`
 	Records       map[string]int64            `json:"records"`
 	Places        map[string]int64            `json:"places_requests"`
+	Limited       map[string]int64            `json:"limited"`
+	TrackedIPs    int                         `json:"tracked_ips"`
 }
 
 func (n *node) statsView() statsView {
@@ -81,6 +83,11 @@ func (n *node) statsView() statsView {
 			"coalesced": n.stats.placesUpstream.coalesced.Load(),
 			"cached":    n.stats.placesUpstream.cached.Load(),
 		},
+		Limited:    make(map[string]int64, limitCount),
+		TrackedIPs: n.clients.ips.tracked(),
+	}
+	for l := range limitCount {
+		v.Limited[l.String()] = n.clients.limited[l].Load()
 	}
 	for cmd := range commandCount {
 		v.Messages[protocol.Command(cmd).String()] = map[string]int64{

@@ -43,12 +43,17 @@ func (c *session) whatsat(msg []byte) bool {
 	// The answer may be shared with other WHATSATs and the cache, so it is
 	// only ever read.
 	c.flush()
-	body, err := provider.Nearby(node.ctx, places.Query{
+	body, err := c.askPlaces(provider.Provider, places.Query{
 		Latitude:     lat,
 		Longitude:    lng,
 		RadiusMeters: radiusKm * 1000,
 		MaxResults:   bound,
 	})
+	if over := (overBudget{}); errors.As(err, &over) {
+		node.refuse(over.limit, c.log, "WHATSAT over its places budget; answered `?`")
+		c.out = protocol.AppendInvalidReply(c.out, msg)
+		return false
+	}
 	if err != nil {
 		node.stats.placesFailed.Add(1)
 		c.log.Warn("places request failed", zap.String("provider", provider.name), zap.Error(err))
