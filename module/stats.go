@@ -25,6 +25,7 @@ type stats struct {
 	started        time.Time
 	messages       [commandCount][resultCount]atomic.Int64
 	applied, stale atomic.Int64
+	rejected       [rejectionCount]atomic.Int64
 	placesOK       atomic.Int64
 	placesFailed   atomic.Int64
 	placesUpstream upstreamCounters
@@ -66,6 +67,7 @@ type statsView struct {
 	Messages      map[string]map[string]int64 `json:"messages"`
 	Records       map[string]int64            `json:"records"`
 	Places        map[string]int64            `json:"places_requests"`
+	Rejected      map[string]int64            `json:"rejected"`
 }
 
 func (n *node) statsView() statsView {
@@ -81,6 +83,10 @@ func (n *node) statsView() statsView {
 			"coalesced": n.stats.placesUpstream.coalesced.Load(),
 			"cached":    n.stats.placesUpstream.cached.Load(),
 		},
+		Rejected: make(map[string]int64),
+	}
+	for r := admitted + 1; r < rejectionCount; r++ {
+		v.Rejected[r.String()] = n.stats.rejected[r].Load()
 	}
 	for cmd := range commandCount {
 		v.Messages[protocol.Command(cmd).String()] = map[string]int64{
