@@ -240,7 +240,9 @@ func (p *peerAuth) resolve(logger *zap.Logger) {
 func (p *peerAuth) admit(remote netip.Addr, states []*tls.ConnectionState) (string, rejection) {
 	switch p.mode {
 	case PeerAuthAddresses:
-		remote = remote.Unmap()
+		// Resolved addresses carry no zone, and a v4 peer may reach a
+		// dual-stack listener as ::ffff:a.b.c.d.
+		remote = remote.Unmap().WithZone("")
 		if name, ok := (*p.addresses.Load())[remote]; ok {
 			return name, admitted
 		}
