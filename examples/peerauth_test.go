@@ -402,6 +402,23 @@ func TestPeerAuthTLS(t *testing.T) {
 	defer peer.close()
 	peer.send(spoof + "\n")
 	h.waitStored("kiwi", spoof, beta, alpha)
+
+	// A reload that renews alpha's certificate redials its link to beta,
+	// which then carries floods again.
+	alphaLog := hostileWatchLog(t, h, alpha)
+	upBefore := alphaLog.countAt("info", "herd.peer", "peer link up")
+	newCert, newKey := certs.roots.Leaf(t, testcerts.Options{DNSNames: []string{"alpha"}}).Write(t, certs.dir, "alpha-renewed")
+	config, err := os.ReadFile(alpha.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := strings.NewReplacer("cert "+certs.alpha[0], "cert "+newCert, "key "+certs.alpha[1], "key "+newKey).Replace(string(config))
+	h.reload(alpha, renewed)
+	h.waitUntil("alpha's link to beta is redialled", func() bool {
+		return alphaLog.countAt("info", "herd.peer", "peer link up") > upBefore && h.peer(alpha, "beta").Up
+	})
+	after := dial(t, alpha).iamat("after-renewal", kiwiLocation, now())
+	h.waitStored("after-renewal", after, beta)
 }
 
 // dialTLSClient connects over TLS without a client certificate.
