@@ -4,6 +4,7 @@ package caddyfile
 
 import (
 	"encoding/json"
+	"net/netip"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -31,6 +32,13 @@ func init() {
 //		cache_ttl <duration>
 //		limits {
 //			<limits, see parseLimits>
+//		}
+//		peer_auth off|addresses|tls
+//		trusted_networks <cidr...>
+//		tls {
+//			cert <file>
+//			key  <file>
+//			ca   <file>
 //		}
 //	}
 //
@@ -132,6 +140,47 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err := parseLimits(d, app); err != nil {
 				return nil, err
 			}
+		case "peer_auth":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("peer_auth: want one of off, addresses, tls")
+			}
+			switch args[0] {
+			case module.PeerAuthOff, module.PeerAuthAddresses, module.PeerAuthTLS:
+			default:
+				return nil, d.Errf("peer_auth: %q is not one of off, addresses, tls", args[0])
+			}
+			if app.PeerAuth != "" && app.PeerAuth != args[0] {
+				return nil, d.Errf("peer_auth: already set to %s", app.PeerAuth)
+			}
+			app.PeerAuth = args[0]
+
+		case "trusted_networks":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.Errf("trusted_networks: want one or more CIDRs")
+			}
+			for _, n := range args {
+				if _, err := netip.ParsePrefix(n); err != nil {
+					if _, err := netip.ParseAddr(n); err != nil {
+						return nil, d.Errf("trusted_networks: %q is not a CIDR or an IP address", n)
+					}
+				}
+			}
+			app.TrustedNetworks = append(app.TrustedNetworks, args...)
+
+		case "tls":
+			if d.NextArg() {
+				return nil, d.Errf("tls: unexpected argument %q (cert, key and ca go in a block)", d.Val())
+			}
+			if app.TLS != nil {
+				return nil, d.Errf("tls: already configured")
+			}
+			files, err := parseTLS(d)
+			if err != nil {
+				return nil, err
+			}
+			app.TLS = files
 
 		default:
 			return nil, d.Errf("herd: unknown subdirective %q", directive)
@@ -139,6 +188,12 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	if app.Name == "" {
 		return nil, d.Errf("herd: missing `name` subdirective")
+	}
+	if app.PeerAuth == module.PeerAuthTLS && app.TLS == nil {
+		return nil, d.Errf("peer_auth tls: needs a `tls` block with cert, key and ca")
+	}
+	if len(app.TrustedNetworks) > 0 && app.PeerAuth != module.PeerAuthAddresses {
+		return nil, d.Errf("trusted_networks: only used with peer_auth addresses")
 	}
 	for _, p := range app.Peers {
 		if p.Name == app.Name {
@@ -149,4 +204,39 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 		Name:  "herd",
 		Value: caddyconfig.JSON(app, nil),
 	}, nil
+}
+
+// parseTLS reads the `tls` block of the herd: this server's certificate and
+// key, and the herd's CA. All three are required.
+func parseTLS(d *caddyfile.Dispenser) (*module.PeerTLS, error) {
+	files := new(module.PeerTLS)
+	line := d.Line()
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		var field *string
+		switch sub {
+		case "cert":
+			field = &files.CertFile
+		case "key":
+			field = &files.KeyFile
+		case "ca":
+			field = &files.CAFile
+		default:
+			return nil, d.Errf("tls: unknown subdirective %q (want cert, key, ca)", sub)
+		}
+		args := d.RemainingArgs()
+		if len(args) != 1 {
+			return nil, d.Errf("tls %s: want one file", sub)
+		}
+		if *field != "" {
+			return nil, d.Errf("tls %s: already set", sub)
+		}
+		*field = args[0]
+	}
+	for _, f := range []struct{ name, value string }{{"cert", files.CertFile}, {"key", files.KeyFile}, {"ca", files.CAFile}} {
+		if f.value == "" {
+			return nil, d.Errf("tls (line %d): missing %s", line, f.name)
+		}
+	}
+	return files, nil
 }

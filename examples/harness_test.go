@@ -333,7 +333,9 @@ func (h *herd) reload(s *server, caddyfile string) {
 type client struct {
 	t    *testing.T
 	conn *net.TCPConn
-	r    *bufio.Reader
+	// stream is what send and line use: conn, or a TLS connection over it.
+	stream net.Conn
+	r      *bufio.Reader
 }
 
 func dial(t *testing.T, s *server) *client {
@@ -342,14 +344,14 @@ func dial(t *testing.T, s *server) *client {
 	if err != nil {
 		t.Fatalf("dialing %s: %v", s.name, err)
 	}
-	return &client{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn)}
+	return &client{t: t, conn: conn.(*net.TCPConn), stream: conn, r: bufio.NewReader(conn)}
 }
 
-func (c *client) close() { c.conn.Close() }
+func (c *client) close() { c.stream.Close() }
 
 func (c *client) send(s string) {
 	c.t.Helper()
-	if _, err := c.conn.Write([]byte(s)); err != nil {
+	if _, err := c.stream.Write([]byte(s)); err != nil {
 		c.t.Fatalf("sending %q: %v", s, err)
 	}
 }
@@ -357,7 +359,7 @@ func (c *client) send(s string) {
 // line reads one reply line, without its newline.
 func (c *client) line() string {
 	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.stream.SetReadDeadline(time.Now().Add(10 * time.Second))
 	l, err := c.r.ReadString('\n')
 	if err != nil {
 		c.t.Fatalf("reading a reply: %v (got %q)", err, l)

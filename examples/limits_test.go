@@ -8,10 +8,8 @@ package examples
 // different IPs, while the peer links come from 127.0.0.1.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,17 +101,6 @@ func startLimitedPair(t *testing.T) (*herd, *fakeplaces.Server, *server, *server
 		h.start(s)
 	}
 	return h, google, limited, peer
-}
-
-// dialFrom connects to s from the loopback address ip.
-func dialFrom(t *testing.T, s *server, ip string) *client {
-	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	conn, err := d.Dial("tcp", s.addr())
-	if err != nil {
-		t.Fatalf("dialing %s from %s: %v", s.name, ip, err)
-	}
-	return &client{t: t, conn: conn.(*net.TCPConn), r: bufio.NewReader(conn)}
 }
 
 // limitedCounts returns the limited counters of GET /herd/stats.

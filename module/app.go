@@ -60,6 +60,25 @@ type App struct {
 	// WHATSAT may cost the places provider. Every limit is off unless set.
 	Limits *Limits `json:"limits,omitempty"`
 
+	// PeerAuth decides which connections may send AT lines, which overwrite
+	// a client's location in the whole herd: `off` (the default, as the
+	// classic protocol does: anyone who can connect), `addresses` (only
+	// connections from a peer's resolved address or from TrustedNetworks) or
+	// `tls` (only connections whose client certificate chains to TLS.CAFile
+	// and names a peer). A refused AT is answered `? <line>` and changes
+	// nothing.
+	PeerAuth string `json:"peer_auth,omitempty"`
+
+	// TrustedNetworks are CIDRs (or single addresses) whose connections may
+	// send AT as peers' do, with peer_auth `addresses`: for peers that dial
+	// from an address their host name does not resolve to.
+	TrustedNetworks []string `json:"trusted_networks,omitempty"`
+
+	// TLS is this server's certificate and the herd's CA. When set, links
+	// to peers dial with mutual TLS; peer_auth `tls` requires it.
+	TLS *PeerTLS `json:"tls,omitempty"`
+
+	auth   *peerAuth
 	places places.Provider
 	node   *node
 	logger *zap.Logger
@@ -110,7 +129,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 // Validate checks the name, the peers, the WHATSAT radius and bound, the
-// cache TTL and the limits block.
+// cache TTL, the limits block and the peer authentication. It builds the peer authentication policy,
+// reading the TLS files, so that every config error, those of the files
+// included, comes from here; Start applies what it built.
 func (a *App) Validate() error {
 	if err := ValidateName(a.Name); err != nil {
 		return fmt.Errorf("herd name: %w", err)
@@ -134,6 +155,11 @@ func (a *App) Validate() error {
 			return fmt.Errorf("herd limits: %w", err)
 		}
 	}
+	auth, err := newPeerAuth(a.PeerAuth, a.Peers, a.TrustedNetworks, a.TLS)
+	if err != nil {
+		return err
+	}
+	a.auth = auth
 	return nil
 }
 
@@ -149,18 +175,36 @@ func (a *App) limits() whatsatLimits {
 	return l
 }
 
-// Start applies this config to the node: name, provider, and peer links.
+// Start applies this config to the node: name, provider, peer
+// authentication and peer links. In peer_auth addresses mode it resolves the
+// peers' hosts first.
 func (a *App) Start() error {
+	if a.auth == nil {
+		if err := a.Validate(); err != nil {
+			return err
+		}
+	}
+	a.auth.start(a.logger)
 	a.node.limits.Store(new(a.limits()))
-	a.node.configure(a.Name, a.Peers, a.places, a.logger)
-	a.node.applyLimits(a.Limits, a.Peers, a.logger)
-	a.logger.Info("herd server started", zap.String("name", a.Name), zap.Int("peers", len(a.Peers)), zap.Int("clients", a.node.store.Len()))
+	a.node.configure(a.Name, a.Peers, a.places, a.auth, a.logger)
+	a.node.applyLimits(a.Limits)
+	a.logger.Info("herd server started", zap.String("name", a.Name), zap.Int("peers", len(a.Peers)), zap.Int("clients", a.node.store.Len()),
+		zap.String("peer_auth", a.auth.mode), zap.Bool("peer_links_tls", a.auth.tls != nil))
+	if a.auth.mode == PeerAuthOff {
+		a.logger.Warn("peer_auth off: AT lines are accepted from anyone who can connect, and can overwrite any client's location herd-wide; set peer_auth addresses or tls")
+	}
 	return nil
 }
 
-// Stop does nothing: on a reload the next config has already taken over the
-// node, and when Caddy stops the node closes in Cleanup.
-func (a *App) Stop() error { return nil }
+// Stop ends this config's periodic peer address resolution. The node carries
+// on: on a reload the next config has already taken over, and when Caddy
+// stops the node closes in Cleanup.
+func (a *App) Stop() error {
+	if a.auth != nil {
+		a.auth.stop()
+	}
+	return nil
+}
 
 // Cleanup drops this config's reference to the node; the last one closes it.
 func (a *App) Cleanup() error {

@@ -3,6 +3,7 @@ package module
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -164,6 +165,14 @@ type session struct {
 	out    []byte
 	fields [][]byte
 	line   []byte
+
+	// auth is the policy the connection's standing as a peer was last
+	// decided under; peer and verdict are that decision.
+	auth    *peerAuth
+	peer    string
+	verdict rejection
+	// peerLogged is set once the connection was logged as a peer's.
+	peerLogged bool
 }
 
 // serve runs the read loop and says why it ended.
@@ -246,6 +255,11 @@ func (c *session) handleLine(raw []byte) {
 	case protocol.IAMAT:
 		c.iamat()
 	case protocol.AT:
+		if r := c.admitAT(); r != admitted {
+			c.reject(msg, r)
+			ok = false
+			break
+		}
 		c.at()
 	case protocol.WHATSAT:
 		ok = c.whatsat(msg)
@@ -253,7 +267,10 @@ func (c *session) handleLine(raw []byte) {
 		ok = false
 		c.out = protocol.AppendInvalidReply(c.out, msg)
 	}
-	c.h.node.stats.countMessage(c.fields, cmd, ok)
+	// A refused AT is counted as rejected, not as a message received.
+	if ok || cmd != protocol.AT {
+		c.h.node.stats.countMessage(c.fields, cmd, ok)
+	}
 	if len(c.out) > start {
 		if ce := c.log.Check(zapcore.DebugLevel, "sent"); ce != nil {
 			ce.Write(zap.ByteString("reply", c.out[start:]))
@@ -270,6 +287,43 @@ func (c *session) iamat() {
 	c.out = append(c.out, '\n')
 	if !c.h.node.apply(r) {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
+	}
+}
+
+// admitAT decides whether this connection may send AT under the current
+// policy. A certificate decision holds for the connection until a reload
+// changes the policy; an address decision is made per line, since the
+// resolved addresses change under the same policy.
+func (c *session) admitAT() rejection {
+	p := c.h.node.auth.Load()
+	if p != c.auth || p.mode == PeerAuthAddresses {
+		c.auth = p
+		c.peer, c.verdict = p.admit(c.remote.Addr(), tlsStates(c.cx))
+	}
+	if c.verdict == admitted && !c.peerLogged && p.mode != PeerAuthOff {
+		c.peerLogged = true
+		c.log.Info("accepting AT from a peer connection", zap.String("peer", c.peer), zap.String("peer_auth", p.mode))
+	}
+	return c.verdict
+}
+
+// tlsStates returns the TLS connection states that the layer4 tls handler
+// recorded for the layers it terminated on cx, outermost first.
+func tlsStates(cx *layer4.Connection) []*tls.ConnectionState {
+	states, _ := cx.GetVar(layer4.TLSConnectionStatesVarName).([]*tls.ConnectionState)
+	return states
+}
+
+// reject answers a refused AT `? <line>`, counts it and logs it, at most
+// once per rejectLogEvery for the whole server, saying how many refusals the
+// entry stands for.
+func (c *session) reject(msg []byte, r rejection) {
+	c.out = protocol.AppendInvalidReply(c.out, msg)
+	c.h.node.stats.rejected[r].Add(1)
+	if ok, held := c.h.node.rejectLog.allow(time.Now(), rejectLogEvery); ok {
+		c.log.Warn("rejected AT from a connection that is not a peer's",
+			zap.String("reason", r.String()), zap.String("peer_auth", c.auth.mode),
+			zap.ByteString("line", msg), zap.Int64("also_rejected_since_last_entry", held))
 	}
 }
 

@@ -125,7 +125,7 @@ func BenchmarkHandleIAMAT(b *testing.B) {
 	defer cancel()
 	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
 	n.links.Store(new([]*peering.Link))
-	n.configure("Bench", nil, nil, zap.NewNop())
+	n.configure("Bench", nil, nil, nil, zap.NewNop())
 	h := &Handler{MaxLineBytes: 4096, node: n, logger: zap.NewNop()}
 	b.ReportAllocs()
 	b.SetBytes(int64(script.Len()))

@@ -40,7 +40,7 @@ func newTestNode(t *testing.T, provider places.Provider) *node {
 	n.stats.started = time.Now()
 	n.links.Store(new([]*peering.Link))
 	n.logger.Store(zap.NewNop())
-	n.configure("Test", nil, provider, zap.NewNop())
+	n.configure("Test", nil, provider, nil, zap.NewNop())
 	t.Cleanup(func() { n.Destruct() })
 	return n
 }

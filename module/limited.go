@@ -54,12 +54,11 @@ func (cl *clientLimits) current() *limitsConfig {
 	return &limitsConfig{}
 }
 
-// applyLimits makes a started config's limits and peers the node's. The
-// per-IP state is kept: new rates apply to it from now on.
-func (n *node) applyLimits(l *Limits, peers []Peer, logger *zap.Logger) {
+// applyLimits makes a started config's limits the node's. The per-IP state
+// is kept: new rates apply to it from now on.
+func (n *node) applyLimits(l *Limits) {
 	cfg := l.config()
 	n.clients.config.Store(&cfg)
-	n.resolvePeerAddresses(peers, logger)
 }
 
 // refuse counts a refusal by l and logs it with fields, at most once per

@@ -2,14 +2,11 @@ package module
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +54,8 @@ func limitedNode(t *testing.T, provider places.Provider, limits *Limits) (*node,
 	n := newTestNode(t, provider)
 	clock := newTestClock()
 	n.clients.now = clock.Now
-	n.applyLimits(limits, []Peer{{Name: "P", Address: "192.0.2.100:12000"}}, zap.NewNop())
+	n.applyLimits(limits)
+	knowPeers(t, n, []Peer{{Name: "P", Address: "192.0.2.100:12000"}})
 	return n, clock
 }
 
@@ -219,7 +217,8 @@ func TestWhatsatBudgets(t *testing.T) {
 			upstream := &gatedPlaces{body: onePlace}
 			n, _, _, _ := newSharedTestNode(t, upstream, 0)
 			n.clients.now = newTestClock().Now
-			n.applyLimits(&tt.limits, []Peer{{Name: "P", Address: "192.0.2.100:12000"}}, zap.NewNop())
+			n.applyLimits(&tt.limits)
+			knowPeers(t, n, []Peer{{Name: "P", Address: "192.0.2.100:12000"}})
 			n.store.Put(herdstore.NewRecord(kiwiRecord))
 			h := testHandler(n)
 			want := 0
@@ -260,7 +259,7 @@ func TestWhatsatBudgetChargesOnlyUpstream(t *testing.T) {
 	upstream := &gatedPlaces{body: onePlace, asked: make(chan places.Query, clients), gate: make(chan struct{})}
 	n, _, clock, joined := newSharedTestNode(t, upstream, time.Minute)
 	n.clients.now = clock.Now
-	n.applyLimits(&Limits{WhatsatPerIP: &Rate{Events: 1, Per: caddy.Duration(time.Hour)}}, nil, zap.NewNop())
+	n.applyLimits(&Limits{WhatsatPerIP: &Rate{Events: 1, Per: caddy.Duration(time.Hour)}})
 	n.store.Put(herdstore.NewRecord(kiwiRecord))
 	h := testHandler(n)
 
@@ -347,88 +346,10 @@ func TestReloadKeepsPerIPState(t *testing.T) {
 			t.Fatal("a line within the burst was not answered")
 		}
 	}
-	n.applyLimits(&Limits{MessagesPerIP: &Rate{Events: 1, Burst: 2}}, nil, zap.NewNop())
+	n.applyLimits(&Limits{MessagesPerIP: &Rate{Events: 1, Burst: 2}})
 	go io.WriteString(conn, "IAMAT x +1+1 1\n")
 	if !closedWithin(done) {
 		t.Error("after lowering the burst to the tokens already spent, a line was allowed")
-	}
-}
-
-// TestPeerAddresses resolves peers: IP literals at once, host names in the
-// background and again at each refresh; a lookup that fails keeps the last
-// known addresses, and a later config's peers replace an earlier one's even
-// if the earlier lookup ends last.
-func TestPeerAddresses(t *testing.T) {
-	n := newTestNode(t, nil)
-	var mu sync.Mutex
-	answers := map[string][]netip.Addr{
-		"fast.example": {netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("::ffff:198.51.100.8")},
-		"slow.example": {netip.MustParseAddr("203.0.113.9")},
-	}
-	release := make(chan struct{})
-	n.peerAddrs.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
-		if host == "slow.example" {
-			<-release
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if answers[host] == nil {
-			return nil, errors.New("no such host")
-		}
-		return answers[host], nil
-	}
-	rounds := make(map[uint64]int) // lookup rounds done, by generation; guarded by mu
-	n.peerAddrs.onLookupsDone = func(generation uint64) {
-		mu.Lock()
-		defer mu.Unlock()
-		rounds[generation]++
-	}
-	roundsOf := func(generation uint64) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return rounds[generation]
-	}
-	n.peerAddrs.refreshEvery = time.Millisecond
-	isPeer := func(addr string) bool { return n.isPeerAddress(netip.MustParseAddr(addr)) }
-
-	n.resolvePeerAddresses([]Peer{{"A", "192.0.2.1:1"}, {"B", "[2001:db8::1]:1"}, {"C", "slow.example:1"}}, zap.NewNop())
-	for addr, want := range map[string]bool{"192.0.2.1": true, "::ffff:192.0.2.1": true, "2001:db8::1": true, "2001:db8::2": false, "203.0.113.9": false} {
-		if got := isPeer(addr); got != want {
-			t.Errorf("before the lookup, isPeerAddress(%s) = %v, want %v", addr, got, want)
-		}
-	}
-
-	// A new config while the first's lookup hangs; then the first's ends.
-	n.resolvePeerAddresses([]Peer{{"D", "fast.example:1"}}, zap.NewNop())
-	waitUntil(t, "the second config's peers replace the first's", func() bool {
-		return isPeer("198.51.100.8") && !isPeer("192.0.2.1")
-	})
-	close(release)
-	waitUntil(t, "the first config's lookup ends", func() bool { return roundsOf(1) == 1 })
-	if isPeer("203.0.113.9") {
-		t.Error("a superseded lookup made its host's address a peer's")
-	}
-
-	// The host moves: a refresh follows it.
-	mu.Lock()
-	answers["fast.example"] = []netip.Addr{netip.MustParseAddr("198.51.100.77")}
-	mu.Unlock()
-	waitUntil(t, "a refresh finds the new address", func() bool { return isPeer("198.51.100.77") })
-	if isPeer("198.51.100.7") {
-		t.Error("the host's old address is still a peer's")
-	}
-
-	// The resolver fails: the last known address stays.
-	mu.Lock()
-	delete(answers, "fast.example")
-	mu.Unlock()
-	after := roundsOf(2)
-	waitUntil(t, "a round of failed lookups", func() bool { return roundsOf(2) >= after+2 })
-	if !isPeer("198.51.100.77") {
-		t.Error("a failed lookup forgot the last known address")
-	}
-	if roundsOf(1) != 1 {
-		t.Errorf("the first config's lookups ran %d rounds after it was replaced, want 1", roundsOf(1))
 	}
 }
 
@@ -498,7 +419,7 @@ func TestLimitsAcrossReload(t *testing.T) {
 // BenchmarkAdmitLine is the per-line cost of messages_per_ip for a client.
 func BenchmarkAdmitLine(b *testing.B) {
 	n := &node{}
-	n.applyLimits(&Limits{MessagesPerIP: &Rate{Events: 1 << 30}}, nil, zap.NewNop())
+	n.applyLimits(&Limits{MessagesPerIP: &Rate{Events: 1 << 30}})
 	c := &session{h: &Handler{node: n}, log: zap.NewNop()}
 	c.ip, _ = n.clients.ips.open(netip.MustParseAddr("192.0.2.1"), 0, n.clients.current(), time.Now())
 	for b.Loop() {
@@ -506,4 +427,15 @@ func BenchmarkAdmitLine(b *testing.B) {
 			b.Fatal("refused")
 		}
 	}
+}
+
+// knowPeers makes peers the node's peers, as a started config does.
+func knowPeers(t *testing.T, n *node, peers []Peer) {
+	t.Helper()
+	p, err := newPeerAuth("", peers, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.resolve(zap.NewNop())
+	n.auth.Store(p)
 }

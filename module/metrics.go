@@ -57,6 +57,8 @@ type nodeCollector struct{}
 var (
 	messagesDesc = prometheus.NewDesc(metricsNamespace+"_messages_total",
 		"Messages received, by command and result (ok or invalid).", []string{"command", "result"}, nil)
+	rejectedDesc = prometheus.NewDesc(metricsNamespace+"_rejected_total",
+		"AT lines refused because the connection is not a peer's under peer_auth, by reason: address, no_certificate, untrusted_certificate or unknown_name.", []string{"reason"}, nil)
 	recordsDesc = prometheus.NewDesc(metricsNamespace+"_records_total",
 		"Records offered to the table, by outcome: applied (newer) or stale (dropped).", []string{"outcome"}, nil)
 	placesDesc = prometheus.NewDesc(metricsNamespace+"_places_requests_total",
@@ -82,7 +84,7 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{messagesDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, limitedDesc, trackedIPsDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
+	for _, d := range []*prometheus.Desc{messagesDesc, rejectedDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, limitedDesc, trackedIPsDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
 		ch <- d
 	}
 }
@@ -102,6 +104,9 @@ func (nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		name := protocol.Command(cmd).String()
 		counter(messagesDesc, n.stats.messages[cmd][resultOK].Load(), name, "ok")
 		counter(messagesDesc, n.stats.messages[cmd][resultInvalid].Load(), name, "invalid")
+	}
+	for r := admitted + 1; r < rejectionCount; r++ {
+		counter(rejectedDesc, n.stats.rejected[r].Load(), r.String())
 	}
 	counter(recordsDesc, n.stats.applied.Load(), "applied")
 	counter(recordsDesc, n.stats.stale.Load(), "stale")

@@ -32,6 +32,10 @@ type node struct {
 	places atomic.Pointer[placesProvider]
 	limits atomic.Pointer[whatsatLimits]
 	logger atomic.Pointer[zap.Logger]
+	// auth decides which connections may send AT.
+	auth atomic.Pointer[peerAuth]
+	// rejectLog spaces out the log entries about refused AT lines.
+	rejectLog logLimiter
 
 	mu    sync.Mutex // serializes configure and Destruct
 	links atomic.Pointer[[]*peering.Link]
@@ -42,10 +46,8 @@ type node struct {
 
 	stats stats
 
-	// clients holds the per-IP limits' state; peerAddrs tells peers from
-	// clients.
-	clients   clientLimits
-	peerAddrs peerAddresses
+	// clients holds the per-IP limits' state.
+	clients clientLimits
 
 	// connections counts open connections across reloads.
 	connections     atomic.Int64
@@ -81,6 +83,7 @@ func loadNode() (*node, error) {
 		n.stats.started = time.Now()
 		n.links.Store(new([]*peering.Link))
 		n.logger.Store(zap.NewNop())
+		n.auth.Store(offPolicy)
 		return n, nil
 	})
 	if err != nil {
@@ -89,10 +92,20 @@ func loadNode() (*node, error) {
 	return v.(*node), nil
 }
 
-// configure applies a started config: its name and provider, and its peers.
-// A peer whose name and address are unchanged keeps its link; a removed or
-// changed one is closed; a new one is dialled.
-func (n *node) configure(name string, peers []Peer, provider places.Provider, logger *zap.Logger) {
+// linkKey is what makes a link unchanged across a reload: the peer's name
+// and address, and the TLS material it dials with.
+type linkKey struct {
+	name, address, tls string
+}
+
+// configure applies a started config: its name and provider, its peer
+// authentication (nil for off), and its peers. A peer whose name, address
+// and link TLS material are unchanged keeps its link; a removed or changed
+// one is closed; a new one is dialled.
+func (n *node) configure(name string, peers []Peer, provider places.Provider, auth *peerAuth, logger *zap.Logger) {
+	if auth == nil {
+		auth = offPolicy
+	}
 	providerName := ""
 	if m, ok := provider.(caddy.Module); ok {
 		providerName = m.CaddyModule().ID.Name()
@@ -106,21 +119,23 @@ func (n *node) configure(name string, peers []Peer, provider places.Provider, lo
 		n.places.Store(nil)
 	}
 	n.logger.Store(logger)
+	n.auth.Store(auth)
 	peerLogger := logger.Named("peer")
 
-	current := make(map[Peer]*peering.Link)
+	current := make(map[linkKey]*peering.Link)
 	for _, l := range *n.links.Load() {
-		current[Peer{Name: l.Name(), Address: l.Address()}] = l
+		current[linkKey{l.Name(), l.Address(), l.TLSFingerprint()}] = l
 	}
 	next := make([]*peering.Link, 0, len(peers))
 	for _, p := range peers {
-		if l, ok := current[p]; ok {
-			delete(current, p)
+		key := linkKey{p.Name, p.Address, auth.tls.Fingerprint()}
+		if l, ok := current[key]; ok {
+			delete(current, key)
 			l.SetLogger(peerLogger)
 			next = append(next, l)
 			continue
 		}
-		l := peering.NewLink(p.Name, p.Address, n.store, peerLogger)
+		l := peering.NewLink(p.Name, p.Address, auth.tls, n.store, peerLogger)
 		l.Start()
 		next = append(next, l)
 	}

@@ -23,7 +23,7 @@ func TestDestructDeliversWhatWasQueued(t *testing.T) {
 	}
 	defer peer.Close()
 	n := newTestNode(t, nil)
-	n.configure("Test", []Peer{{Name: "P", Address: peer.Addr().String()}}, nil, zap.NewNop())
+	n.configure("Test", []Peer{{Name: "P", Address: peer.Addr().String()}}, nil, nil, zap.NewNop())
 	conn := accept(t, peer)
 	received := make(chan map[string]bool, 1)
 	go func() {

@@ -77,7 +77,7 @@ func newSharedTestNode(t *testing.T, upstream places.Provider, cacheTTL time.Dur
 	s.now = clock.Now
 	joined := make(chan placesKey, 64)
 	s.flights.onJoin = func(k placesKey) { joined <- k }
-	n.configure("Test", nil, s, zap.NewNop())
+	n.configure("Test", nil, s, nil, zap.NewNop())
 	return n, s, clock, joined
 }
 

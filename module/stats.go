@@ -25,6 +25,7 @@ type stats struct {
 	started        time.Time
 	messages       [commandCount][resultCount]atomic.Int64
 	applied, stale atomic.Int64
+	rejected       [rejectionCount]atomic.Int64
 	placesOK       atomic.Int64
 	placesFailed   atomic.Int64
 	placesUpstream upstreamCounters
@@ -68,6 +69,7 @@ type statsView struct {
 	Places        map[string]int64            `json:"places_requests"`
 	Limited       map[string]int64            `json:"limited"`
 	TrackedIPs    int                         `json:"tracked_ips"`
+	Rejected      map[string]int64            `json:"rejected"`
 }
 
 func (n *node) statsView() statsView {
@@ -85,9 +87,13 @@ func (n *node) statsView() statsView {
 		},
 		Limited:    make(map[string]int64, limitCount),
 		TrackedIPs: n.clients.ips.tracked(),
+		Rejected:   make(map[string]int64),
 	}
 	for l := range limitCount {
 		v.Limited[l.String()] = n.clients.limited[l].Load()
+	}
+	for r := admitted + 1; r < rejectionCount; r++ {
+		v.Rejected[r.String()] = n.stats.rejected[r].Load()
 	}
 	for cmd := range commandCount {
 		v.Messages[protocol.Command(cmd).String()] = map[string]int64{

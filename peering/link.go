@@ -3,7 +3,9 @@ package peering
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -45,6 +47,7 @@ type Table interface {
 type Link struct {
 	name    string
 	address string
+	tls     *TLS // nil for plain TCP
 	table   Table
 	queue   *Queue
 	logger  atomic.Pointer[zap.Logger]
@@ -108,9 +111,10 @@ func (l *Link) setState(up bool, err error) {
 }
 
 // NewLink returns a link to the peer name at address that catches up from
-// table. It does nothing until Start.
-func NewLink(name, address string, table Table, logger *zap.Logger) *Link {
-	l := &Link{name: name, address: address, table: table, queue: NewQueue(table.Len), done: make(chan struct{})}
+// table, over mutual TLS with tlsConfig or over plain TCP if it is nil. It
+// does nothing until Start.
+func NewLink(name, address string, tlsConfig *TLS, table Table, logger *zap.Logger) *Link {
+	l := &Link{name: name, address: address, tls: tlsConfig, table: table, queue: NewQueue(table.Len), done: make(chan struct{})}
 	l.since.Store(time.Now().UnixNano())
 	l.SetLogger(logger)
 	return l
@@ -121,6 +125,10 @@ func (l *Link) Name() string { return l.name }
 
 // Address returns the peer's address.
 func (l *Link) Address() string { return l.address }
+
+// TLSFingerprint identifies the TLS material the link dials with, "" for
+// plain TCP: a reload that changes it must redial.
+func (l *Link) TLSFingerprint() string { return l.tls.Fingerprint() }
 
 // SetLogger replaces the logger, for a config reload that changes logging.
 func (l *Link) SetLogger(logger *zap.Logger) {
@@ -166,10 +174,9 @@ func (l *Link) Pending() int { return l.queue.Len() }
 func (l *Link) run(ctx context.Context) {
 	defer close(l.done)
 	defer func() { l.logger.Load().Info("peer link closed") }()
-	dialer := net.Dialer{Timeout: dialTimeout}
 	attempt := 0
 	for {
-		conn, err := dialer.DialContext(ctx, "tcp", l.address)
+		conn, err := l.dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -203,6 +210,24 @@ func (l *Link) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// dial connects to the peer and, over TLS, completes the handshake, which
+// verifies the peer's certificate; both within dialTimeout.
+func (l *Link) dial(ctx context.Context) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", l.address)
+	if err != nil || l.tls == nil {
+		return conn, err
+	}
+	tlsConn := tls.Client(conn, l.tls.clientConfig(l.name))
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tlsConn, nil
 }
 
 // serve catches the peer up and streams updates until the connection fails

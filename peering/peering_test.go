@@ -150,7 +150,7 @@ func TestLinkCatchesUpThenStreamsAndRedials(t *testing.T) {
 	store.Put(record("a", "1"))
 	store.Put(record("b", "1"))
 	p := listenPeer(t)
-	l := NewLink("P", p.ln.Addr().String(), store, zap.NewNop())
+	l := NewLink("P", p.ln.Addr().String(), nil, store, zap.NewNop())
 	l.Start()
 	defer l.Close()
 
@@ -180,7 +180,7 @@ func TestLinkCloseStopsDialling(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens: every dial fails
-	l := NewLink("P", addr, herdstore.New(), zap.NewNop())
+	l := NewLink("P", addr, nil, herdstore.New(), zap.NewNop())
 	l.Start()
 	done := make(chan struct{})
 	go func() { l.Close(); close(done) }()
@@ -197,7 +197,7 @@ func TestLinkCloseStopsDialling(t *testing.T) {
 func TestLinkResyncsAfterOverflow(t *testing.T) {
 	store := herdstore.New()
 	p := listenPeer(t)
-	l := NewLink("P", p.ln.Addr().String(), store, zap.NewNop())
+	l := NewLink("P", p.ln.Addr().String(), nil, store, zap.NewNop())
 	l.Start()
 	defer l.Close()
 	s, conn := p.next(t) // accepted, not read yet
