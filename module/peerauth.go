@@ -236,8 +236,10 @@ func (p *peerAuth) resolve(logger *zap.Logger) {
 // trusted network.
 func (p *peerAuth) knowsAddress(addr netip.Addr) bool {
 	addr = addr.Unmap().WithZone("")
-	if _, ok := (*p.addresses.Load())[addr]; ok {
-		return true
+	if m := p.addresses.Load(); m != nil {
+		if _, ok := (*m)[addr]; ok {
+			return true
+		}
 	}
 	for _, n := range p.trusted {
 		if n.Contains(addr) {
