@@ -34,15 +34,7 @@ func TestAppValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.app.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Errorf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
-			}
+			checkError(t, "Validate()", err, tt.want)
 		})
 	}
 }
@@ -53,5 +45,20 @@ func TestHandlerValidate(t *testing.T) {
 	}
 	if err := (&Handler{MaxLineBytes: 4096}).Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+}
+
+// checkError fails t unless err is nil when want is empty, or else an error
+// whose message contains want.
+func checkError(t *testing.T, call string, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Errorf("%s = %v, want nil", call, err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s = %v, want an error containing %q", call, err, want)
 	}
 }

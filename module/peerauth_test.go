@@ -168,15 +168,7 @@ func TestPeerAuthConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.app.Validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Errorf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
-			}
+			checkError(t, "Validate()", err, tt.want)
 		})
 	}
 }

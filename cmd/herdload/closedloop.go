@@ -137,14 +137,7 @@ func closedLoop(addr string, conns, pipeline int, duration time.Duration, newExc
 			mu.Unlock()
 		}(c, conn)
 	}
-	time.Sleep(warmUp)
-	measured.Store(true)
-	start := time.Now()
-	time.Sleep(duration)
-	measured.Store(false)
-	elapsed := time.Since(start)
-	stop.Store(true)
-	wg.Wait()
+	elapsed := measure(duration, &measured, &stop, &wg)
 	if err := errors.Join(errs...); err != nil {
 		return result{}, err
 	}
@@ -157,4 +150,18 @@ func (res result) report(lead string) {
 	fmt.Printf("%s ops=%d seconds=%.2f ops_per_sec=%.0f p50_us=%s p99_us=%s total=%d invalid=%d\n",
 		lead, res.ops, res.elapsed.Seconds(), float64(res.ops)/res.elapsed.Seconds(),
 		micros(s.p50), micros(s.p99), res.total, res.invalid)
+}
+
+// measure lets a loop's workers warm up, counts what they do for duration
+// (they count while measured is set), then stops them and waits for them.
+func measure(duration time.Duration, measured, stop *atomic.Bool, wg *sync.WaitGroup) time.Duration {
+	time.Sleep(warmUp)
+	measured.Store(true)
+	start := time.Now()
+	time.Sleep(duration)
+	measured.Store(false)
+	elapsed := time.Since(start)
+	stop.Store(true)
+	wg.Wait()
+	return elapsed
 }

@@ -88,14 +88,7 @@ func httpLoad(url string, conns int, duration time.Duration) (result, error) {
 			mu.Unlock()
 		}()
 	}
-	time.Sleep(warmUp)
-	measured.Store(true)
-	start := time.Now()
-	time.Sleep(duration)
-	measured.Store(false)
-	elapsed := time.Since(start)
-	stop.Store(true)
-	wg.Wait()
+	elapsed := measure(duration, &measured, &stop, &wg)
 	if err := errors.Join(errs...); err != nil {
 		return result{}, err
 	}
