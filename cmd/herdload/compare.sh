@@ -604,7 +604,7 @@ section_scale() {
 			"$sh" "$(calc %.2f "$sh / $sfirst")" "$(herd_clients "$admin")/$(herd_clients "$solo_admin")" \
 			"$(field p50_us "$out")" "$(field p99_us "$out")"
 	done
-	echo "# floods/IAMAT: records A sent per peer per IAMAT; below 1 when a link's queue replaced a client's pending record"
+	echo "# floods/IAMAT: records A sent per peer per IAMAT; below 1 when a link's queue overflowed and it resent the table instead"
 	stop_all
 }
 
