@@ -39,9 +39,7 @@ func TestReloadLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	listen := probe.Addr().String()
-	probe.Close()
+	listen := freeAddress(t)
 
 	// Warm up Caddy's own background goroutines before the baseline.
 	if err := caddy.Load(inProcessConfig("Warm", listen), true); err != nil {
@@ -154,4 +152,31 @@ func readLine(t *testing.T, c net.Conn, r *bufio.Reader) string {
 		t.Fatalf("reading from the link: %v", err)
 	}
 	return strings.TrimSuffix(line, "\n")
+}
+
+// freeAddress returns a loopback address nothing listens on.
+func freeAddress(t *testing.T) string {
+	t.Helper()
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	return probe.Addr().String()
+}
+
+// loadAndDial runs config in this process, stopped when t ends, and dials
+// its listener at listen.
+func loadAndDial(t *testing.T, config []byte, listen string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	if err := caddy.Load(config, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caddy.Stop() })
+	conn, err := net.Dial("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, bufio.NewReader(conn)
 }

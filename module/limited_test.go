@@ -378,19 +378,8 @@ func whatsatBudgetConfig(t *testing.T, listen string, perHour int) []byte {
 // spends it, and reloads with a larger one: the IP's spending carries over,
 // so it gets only the difference, on the connection it kept open.
 func TestLimitsAcrossReload(t *testing.T) {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	listen := probe.Addr().String()
-	probe.Close()
-	if err := caddy.Load(whatsatBudgetConfig(t, listen, 2), true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
-	conn, err := net.Dial("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	r := bufio.NewReader(conn)
+	listen := freeAddress(t)
+	conn, r := loadAndDial(t, whatsatBudgetConfig(t, listen, 2), listen)
 	exchange(t, conn, r, "IAMAT kiwi +34.068930-118.445127 1\n")
 	answered := func(radius int) bool {
 		if _, err := fmt.Fprintf(conn, "WHATSAT kiwi %d 1\n", radius); err != nil {

@@ -1,9 +1,7 @@
 package module
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,20 +61,8 @@ func gatherCounters(t *testing.T) map[string]float64 {
 // starts with an empty cache, and /herd/stats and the metrics count each
 // request upstream and each one saved, carrying on across the reload.
 func TestPlacesCountersAcrossReload(t *testing.T) {
-	probe, _ := net.Listen("tcp", "127.0.0.1:0")
-	listen := probe.Addr().String()
-	probe.Close()
-	if err := caddy.Load(placesConfig(t, "A", listen), true); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { caddy.Stop() })
-
-	conn, err := net.Dial("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	r := bufio.NewReader(conn)
+	listen := freeAddress(t)
+	conn, r := loadAndDial(t, placesConfig(t, "A", listen), listen)
 	exchange(t, conn, r, "IAMAT kiwi +34.068930-118.445127 1\n")
 	whatsat := func() string {
 		if _, err := conn.Write([]byte("WHATSAT kiwi 1 3\n")); err != nil {
