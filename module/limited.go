@@ -33,7 +33,7 @@ type clientLimits struct {
 	whatsatGlobal tokenBucket
 
 	limited [limitCount]atomic.Int64 // what each limit refused
-	logs    [limitCount]throttledLog
+	logs    [limitCount]logLimiter
 
 	// now is the limits' clock; nil for time.Now. Tests set it.
 	now func() time.Time
@@ -66,31 +66,9 @@ func (n *node) applyLimits(l *Limits) {
 // stands for.
 func (n *node) refuse(l limit, log *zap.Logger, msg string, fields ...zap.Field) {
 	n.clients.limited[l].Add(1)
-	if count, ok := n.clients.logs[l].due(n.clients.clock()); ok {
-		log.Warn(msg, append(fields, zap.Stringer("limit", l), zap.Int64("refused_since_last_entry", count))...)
+	if ok, held := n.clients.logs[l].allow(n.clients.clock(), limitLogInterval); ok {
+		log.Warn(msg, append(fields, zap.Stringer("limit", l), zap.Int64("refused_since_last_entry", held+1))...)
 	}
-}
-
-// throttledLog lets through one log entry per limitLogInterval.
-type throttledLog struct {
-	mu      sync.Mutex
-	next    time.Time // no entry before then
-	pending int64     // refusals since the last entry, this one included
-}
-
-// due counts a refusal and reports whether an entry is due, and how many
-// refusals it stands for.
-func (t *throttledLog) due(now time.Time) (int64, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.pending++
-	if now.Before(t.next) {
-		return 0, false
-	}
-	count := t.pending
-	t.pending = 0
-	t.next = now.Add(limitLogInterval)
-	return count, true
 }
 
 // admitClient tracks the connection under its client IP and reports whether
