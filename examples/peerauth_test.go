@@ -247,7 +247,9 @@ func TestPeerAuthAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.reload(beta, strings.Replace(string(config), "trusted_networks 127.0.0.4/31", "trusted_networks 127.0.0.4/31 127.0.0.3/32", 1))
-	trusted := "AT Alpha +0.000000001 kiwi +0+0 " + later
+	// Made by a third server: Beta floods it to Alpha. (Beta would not send a
+	// record back to the server that made it.)
+	trusted := "AT Gamma +0.000000001 kiwi +0+0 " + later
 	spoofer.send(trusted + "\n")
 	h.waitStored("kiwi", trusted, beta, alpha)
 }
@@ -400,8 +402,18 @@ func TestPeerAuthTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.close()
-	peer.send(spoof + "\n")
-	h.waitStored("kiwi", spoof, beta, alpha)
+	// A record made by a third server and relayed by alpha: the certificate
+	// names alpha as the sender, so beta stores it but does not send it
+	// back. A later flood from beta follows on the same link to alpha, so
+	// once that arrives the record would have too.
+	relayed := "AT gamma +0.000000001 kiwi +0+0 " + later
+	peer.send(relayed + "\n")
+	h.waitStored("kiwi", relayed, beta)
+	marker := dial(t, beta).iamat("after-relay", kiwiLocation, now())
+	h.waitStored("after-relay", marker, alpha)
+	if got := h.stored(alpha, "kiwi"); got != kiwi {
+		t.Errorf("alpha holds %q for kiwi, want %q: beta sent alpha's record back to it", got, kiwi)
+	}
 
 	// A reload that renews alpha's certificate redials its link to beta,
 	// which then carries floods again.

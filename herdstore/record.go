@@ -85,6 +85,19 @@ func (r Record) Line() string {
 	return r.packed[:len(r.packed)-r.trailer()]
 }
 
+// Server returns the origin server's name, the second field of the line.
+func (r Record) Server() string {
+	line := r.Line()
+	if len(line) < 3 {
+		return ""
+	}
+	rest := line[3:] // after "AT "
+	if i := strings.IndexByte(rest, ' '); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
 // Client returns the client ID, the fourth field of the line.
 func (r Record) Client() string {
 	rest := r.Line()

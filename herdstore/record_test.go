@@ -25,8 +25,8 @@ func TestRecordFields(t *testing.T) {
 			if r.Line() != line {
 				t.Errorf("Line = %q, want %q", r.Line(), line)
 			}
-			if r.Client() != "kiwi.cs.ucla.edu" || r.Time() != "1520023934.918963997" {
-				t.Errorf("Client, Time = %q, %q", r.Client(), r.Time())
+			if r.Server() != "Farmar" || r.Client() != "kiwi.cs.ucla.edu" || r.Time() != "1520023934.918963997" {
+				t.Errorf("Server, Client, Time = %q, %q, %q", r.Server(), r.Client(), r.Time())
 			}
 			want := tt.origin
 			want.From = netip.AddrPortFrom(want.From.Addr().Unmap(), want.From.Port())
@@ -42,7 +42,7 @@ func TestRecordFields(t *testing.T) {
 
 func TestZeroRecord(t *testing.T) {
 	var r Record
-	if !r.IsZero() || r.Line() != "" || r.Client() != "" || r.Time() != "" || r.Origin() != (Origin{}) {
+	if !r.IsZero() || r.Line() != "" || r.Server() != "" || r.Client() != "" || r.Time() != "" || r.Origin() != (Origin{}) {
 		t.Errorf("zero record = %q %q %q %+v", r.Line(), r.Client(), r.Time(), r.Origin())
 	}
 }

@@ -285,7 +285,7 @@ func (c *session) iamat() {
 	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), received.UnixNano(), c.fields)
 	r := herdstore.MakeRecord(c.out[start:], herdstore.Origin{Arrived: received.UnixNano(), From: c.remote})
 	c.out = append(c.out, '\n')
-	if !c.h.node.apply(r) {
+	if !c.h.node.apply(r, "") {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
 	}
 }
@@ -330,7 +330,13 @@ func (c *session) reject(msg []byte, r rejection) {
 func (c *session) at() {
 	c.line = protocol.AppendATLine(c.line[:0], c.fields)
 	r := herdstore.MakeRecord(c.line, herdstore.Origin{Arrived: time.Now().UnixNano(), From: c.remote})
-	if c.h.node.apply(r) {
+	// Only a certificate names the sender for sure: several peers may share
+	// an address.
+	from := ""
+	if c.auth.mode == PeerAuthTLS {
+		from = c.peer
+	}
+	if c.h.node.apply(r, from) {
 		if ce := c.log.Check(zapcore.DebugLevel, "applied flood"); ce != nil {
 			ce.Write(zap.String("record", r.Line()))
 		}

@@ -146,15 +146,25 @@ func (n *node) configure(name string, peers []Peer, provider places.Provider, au
 }
 
 // apply stores r and, if it is newer than what the table held, floods it to
-// every peer. It reports whether the table changed.
-func (n *node) apply(r herdstore.Record) bool {
+// every peer but the record's origin server and the peer it came from (from,
+// "" when not known). It reports whether the table changed.
+//
+// Neither of those two needs the record: the origin made it, and the sender
+// just stored it. Sending it back would only make them read, look up and drop
+// one echo per peer for every update, which in a star of three servers is as
+// much work as the update itself. A restarted origin relearns its own records
+// from the catch-up every link sends on connecting.
+func (n *node) apply(r herdstore.Record, from string) bool {
 	if !n.store.Put(r) {
 		n.stats.stale.Add(1)
 		return false
 	}
 	n.stats.applied.Add(1)
+	origin := r.Server()
 	for _, l := range *n.links.Load() {
-		l.Send(r)
+		if name := l.Name(); name != origin && name != from {
+			l.Send(r)
+		}
 	}
 	return true
 }

@@ -48,7 +48,7 @@ func TestDestructDeliversWhatWasQueued(t *testing.T) {
 
 	const updates = 50000
 	for i := 0; i < updates; i++ {
-		n.apply(herdstore.NewRecord(fmt.Sprintf("AT Test +0.000000001 client-%d +1+1 %d", i, i)))
+		n.apply(herdstore.NewRecord(fmt.Sprintf("AT Test +0.000000001 client-%d +1+1 %d", i, i)), "")
 	}
 	n.Destruct()
 	select {
@@ -58,5 +58,70 @@ func TestDestructDeliversWhatWasQueued(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the link was not closed after Destruct")
+	}
+}
+
+// TestApplySkipsOriginAndSender floods a record that came from one peer and
+// was made by another: only the third peer gets it. A later record of this
+// server's own reaches all three, so it is the first line the two skipped
+// peers read.
+func TestApplySkipsOriginAndSender(t *testing.T) {
+	names := []string{"Origin", "Sender", "Other"}
+	var peers []Peer
+	lines := make(map[string]chan string)
+	for _, name := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		peers = append(peers, Peer{Name: name, Address: ln.Addr().String()})
+		ch := make(chan string, 2)
+		lines[name] = ch
+		go func() {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			sc := bufio.NewScanner(conn)
+			for sc.Scan() {
+				ch <- sc.Text()
+			}
+		}()
+	}
+	n := newTestNode(t, nil)
+	n.configure("Test", peers, nil, nil, zap.NewNop())
+	// Each link catches its peer up from the empty table first.
+	for _, l := range *n.links.Load() {
+		waitUntil(t, "link "+l.Name()+" up and caught up", func() bool {
+			return l.Status().Up && l.Drain(0)
+		})
+	}
+
+	relayed := "AT Origin +0.5 kiwi +34.068930-118.445127 1621464827.959498503"
+	own := "AT Test +0.1 kiwi +34.068930-118.445127 1621464828.000000000"
+	if !n.apply(herdstore.NewRecord(relayed), "Sender") {
+		t.Fatal("the relayed record was not stored")
+	}
+	if !n.apply(herdstore.NewRecord(own), "") {
+		t.Fatal("the newer own record was not stored")
+	}
+	want := map[string][]string{
+		"Origin": {own},
+		"Sender": {own},
+		"Other":  {relayed, own},
+	}
+	for _, name := range names {
+		for _, line := range want[name] {
+			select {
+			case got := <-lines[name]:
+				if got != line {
+					t.Errorf("peer %s read %q, want %q", name, got, line)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("peer %s did not read %q", name, line)
+			}
+		}
 	}
 }
