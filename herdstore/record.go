@@ -4,6 +4,7 @@
 package herdstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"strings"
@@ -15,10 +16,12 @@ import (
 // produced, fields joined by single spaces, without a line terminator, and
 // where this server got it from.
 //
-// A record is one string: the line, then its Origin packed behind it. A
-// stored client then costs one allocation, and the table's key (the client
-// ID) is a substring of it; at a million clients every byte per record shows
-// in the server's memory.
+// A record is one string: a small header, the line, then its Origin packed
+// behind it. A stored client then costs one allocation, and the table's key
+// (the client ID) is a substring of it; at a million clients every byte per
+// record shows in the server's memory. The header holds what a table put
+// compares (the client ID's place and the client time's key), so that a put
+// reads only the first bytes of the record it replaces.
 type Record struct {
 	packed string
 }
@@ -30,10 +33,20 @@ type Origin struct {
 	From    netip.AddrPort
 }
 
-// Packed layout after the line: arrived (8 bytes, little-endian), the remote
-// address (0, 4 or 16 bytes), the port (2 bytes, only with an address), and
-// finally the length of the address and port (1 byte).
-const arrivedBytes = 8
+// Packed layout. Header: the client time's protocol.TimeKey (8 bytes,
+// little-endian; 0 when the time has none), the client ID's offset in the
+// line and its length (1 byte each; both 0 when either exceeds 255). Then the
+// line. After the line: arrived (8 bytes, little-endian), the remote address
+// (0, 4 or 16 bytes), the port (2 bytes, only with an address), and finally
+// the length of the address and port (1 byte).
+const (
+	keyBytes       = 8
+	clientOffset   = keyBytes
+	clientLength   = keyBytes + 1
+	headerBytes    = keyBytes + 2
+	arrivedBytes   = 8
+	maxClientPlace = 255
+)
 
 // MakeRecord makes a record from a valid, normalized AT line
 // (`AT <server> <skew> <client> <location> <time>`, single spaces), copying
@@ -53,8 +66,14 @@ func MakeRecord(line []byte, o Origin) Record {
 		binary.LittleEndian.PutUint16(from[n:], o.From.Port())
 		n += 2
 	}
+	var header [headerBytes]byte
+	binary.LittleEndian.PutUint64(header[:keyBytes], protocol.TimeKey(line[bytes.LastIndexByte(line, ' ')+1:]))
+	if off, size := clientPlace(line); off <= maxClientPlace && size <= maxClientPlace {
+		header[clientOffset], header[clientLength] = byte(off), byte(size)
+	}
 	var b strings.Builder
-	b.Grow(len(line) + arrivedBytes + n + 1)
+	b.Grow(headerBytes + len(line) + arrivedBytes + n + 1)
+	b.Write(header[:])
 	b.Write(line)
 	var arrived [arrivedBytes]byte
 	binary.LittleEndian.PutUint64(arrived[:], uint64(o.Arrived))
@@ -62,6 +81,33 @@ func MakeRecord(line []byte, o Origin) Record {
 	b.Write(from[:n])
 	b.WriteByte(byte(n))
 	return Record{packed: b.String()}
+}
+
+// clientPlace returns the offset and length of the client ID, the fourth
+// field, in line; a length of 0 if line has fewer fields.
+func clientPlace[T ~string | ~[]byte](line T) (offset, length int) {
+	rest := line
+	for range 3 {
+		i := indexSpace(rest)
+		if i < 0 {
+			return 0, 0
+		}
+		offset += i + 1
+		rest = rest[i+1:]
+	}
+	if i := indexSpace(rest); i >= 0 {
+		return offset, i
+	}
+	return offset, len(rest)
+}
+
+func indexSpace[T ~string | ~[]byte](s T) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return i
+		}
+	}
+	return -1
 }
 
 // NewRecord makes a record of line with no origin.
@@ -82,7 +128,10 @@ func (r Record) trailer() int {
 
 // Line returns the AT line.
 func (r Record) Line() string {
-	return r.packed[:len(r.packed)-r.trailer()]
+	if r.packed == "" {
+		return ""
+	}
+	return r.packed[headerBytes : len(r.packed)-r.trailer()]
 }
 
 // Server returns the origin server's name, the second field of the line.
@@ -98,20 +147,27 @@ func (r Record) Server() string {
 	return rest
 }
 
-// Client returns the client ID, the fourth field of the line.
+// Client returns the client ID, the fourth field of the line. It reads only
+// the header and the start of the line when the ID's place is in the header.
 func (r Record) Client() string {
-	rest := r.Line()
-	for range 3 {
-		i := strings.IndexByte(rest, ' ')
-		if i < 0 {
-			return ""
-		}
-		rest = rest[i+1:]
+	if r.packed == "" {
+		return ""
 	}
-	if i := strings.IndexByte(rest, ' '); i >= 0 {
-		return rest[:i]
+	if size := int(r.packed[clientLength]); size > 0 {
+		off := headerBytes + int(r.packed[clientOffset])
+		return r.packed[off : off+size]
 	}
-	return rest
+	line := r.Line()
+	off, size := clientPlace(line)
+	return line[off : off+size]
+}
+
+// timeKey returns the client time's key, 0 if it has none.
+func (r Record) timeKey() uint64 {
+	if r.packed == "" {
+		return 0
+	}
+	return binary.LittleEndian.Uint64([]byte(r.packed[:keyBytes]))
 }
 
 // Time returns the client's time, the last field of the line.
@@ -141,6 +197,9 @@ func (r Record) Origin() Origin {
 // NewerThan reports whether r wins over old: a later client time, or on equal
 // times the byte-wise greater line.
 func (r Record) NewerThan(old Record) bool {
+	if a, b := r.timeKey(), old.timeKey(); a != 0 && b != 0 && a != b {
+		return a > b
+	}
 	switch protocol.CompareTime(r.Time(), old.Time()) {
 	case 1:
 		return true

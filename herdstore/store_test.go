@@ -2,6 +2,7 @@ package herdstore
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -33,6 +34,9 @@ func TestPutLastWriterWins(t *testing.T) {
 		{"equal value, other spelling is a tie-break", rec("A", "c", "10"), rec("A", "c", "10.0"), true, rec("A", "c", "10.0")},
 		{"same record changes nothing", rec("A", "c", "10"), rec("A", "c", "10"), false, rec("A", "c", "10")},
 		{"huge times", rec("A", "c", "99999999999999999999999"), rec("A", "c", "100000000000000000000000"), true, rec("A", "c", "100000000000000000000000")},
+		{"a time too large for a key beats one with a key", rec("A", "c", "9999999999.999999999"), rec("A", "c", "10000000000"), true, rec("A", "c", "10000000000")},
+		{"a time with a key loses to one too large for a key", rec("A", "c", "10000000000"), rec("A", "c", "9999999999.999999999"), false, rec("A", "c", "10000000000")},
+		{"nanoseconds decide", rec("A", "c", "1520023934.918963997"), rec("A", "c", "1520023934.918963998"), true, rec("A", "c", "1520023934.918963998")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +55,27 @@ func TestPutLastWriterWins(t *testing.T) {
 				t.Errorf("Len = %d, want 1", s.Len())
 			}
 		})
+	}
+}
+
+// TestLongClientID stores a client whose ID is too long for the record's
+// header to place: it is found by scanning the line instead.
+func TestLongClientID(t *testing.T) {
+	long := strings.Repeat("k", 300)
+	s := New()
+	s.Put(rec("A", long, "1"))
+	s.Put(rec("A", long+"x", "1"))
+	if !s.Put(rec("A", long, "2")) {
+		t.Error("a newer record for the long client ID did not replace the older one")
+	}
+	if got, ok := s.Get([]byte(long)); !ok || got != rec("A", long, "2") {
+		t.Errorf("Get = %q, %v", got.Line(), ok)
+	}
+	if got := rec("A", long, "2").Client(); got != long {
+		t.Errorf("Client = %q", got)
+	}
+	if s.Len() != 2 {
+		t.Errorf("Len = %d, want 2", s.Len())
 	}
 }
 

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"cmp"
 	"math/big"
 	"strings"
 	"testing"
@@ -129,6 +130,37 @@ func TestCompareTime(t *testing.T) {
 		}
 		if got := CompareTime([]byte(tt.b), []byte(tt.a)); got != -tt.want {
 			t.Errorf("CompareTime(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
+		}
+		ka, kb := TimeKey(tt.a), TimeKey(tt.b)
+		if ka != 0 && kb != 0 && cmp.Compare(ka, kb) != tt.want {
+			t.Errorf("TimeKey(%q) = %d, TimeKey(%q) = %d: they order unlike the times", tt.a, ka, tt.b, kb)
+		}
+	}
+}
+
+func TestTimeKey(t *testing.T) {
+	tests := []struct {
+		time string
+		want uint64
+	}{
+		{"0", 1},
+		{"0.000000001", 2},
+		{"1.5", 1_500_000_001},
+		{"001.50", 1_500_000_001},
+		{"1520023934.918963997", 1_520_023_934_918_963_998},
+		{"9999999999.999999999", 10_000_000_000_000_000_000},
+		{"10000000000", 0},
+		{"99999999999999999999999", 0},
+		{"1.0000000001", 0},
+		{"1e9", 0},
+		{"", 0},
+	}
+	for _, tt := range tests {
+		if got := TimeKey(tt.time); got != tt.want {
+			t.Errorf("TimeKey(%q) = %d, want %d", tt.time, got, tt.want)
+		}
+		if got := TimeKey([]byte(tt.time)); got != tt.want {
+			t.Errorf("TimeKey([]byte(%q)) = %d, want %d", tt.time, got, tt.want)
 		}
 	}
 }
@@ -279,4 +311,23 @@ func BenchmarkFormatIAMATReply(b *testing.B) {
 	for b.Loop() {
 		out = AppendIAMATReply(out[:0], "Farmar", 1520023935182837383, f)
 	}
+}
+
+// FuzzTimeKey checks that keys order valid times exactly as CompareTime does.
+func FuzzTimeKey(f *testing.F) {
+	f.Add("1520023934.918963997", "1520023934.918963998")
+	f.Add("001.5", "1.50")
+	f.Add("9999999999.999999999", "10000000000")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if !ValidTime([]byte(a)) || !ValidTime([]byte(b)) {
+			return
+		}
+		ka, kb := TimeKey(a), TimeKey(b)
+		if ka == 0 || kb == 0 {
+			return
+		}
+		if got, want := cmp.Compare(ka, kb), CompareTime(a, b); got != want {
+			t.Fatalf("keys %d, %d of %q, %q compare %d; the times compare %d", ka, kb, a, b, got, want)
+		}
+	})
 }

@@ -23,6 +23,30 @@ func CompareTime[T text](a, b T) int {
 	return compareFraction(af, bf)
 }
 
+// maxKeySecondsDigits is the most whole-second digits a TimeKey holds:
+// (10^10 - 1) * 10^9 + 999999999, plus one, fits a uint64.
+const maxKeySecondsDigits = 10
+
+// TimeKey returns a number that orders valid client times as CompareTime
+// does, or 0 for an invalid time or one too large to have a key: a time's
+// value in nanoseconds, plus one. Two times with keys compare as their keys
+// do.
+func TimeKey[T text](t T) uint64 {
+	whole, frac, ok := splitDecimal(t)
+	whole = trimLeadingZeros(whole)
+	if !ok || len(whole) > maxKeySecondsDigits || len(frac) > 9 {
+		return 0
+	}
+	nsec := uint64(0)
+	for i := 0; i < 9; i++ {
+		nsec *= 10
+		if i < len(frac) {
+			nsec += uint64(frac[i] - '0')
+		}
+	}
+	return digitsValue(whole)*1e9 + nsec + 1
+}
+
 // maxFastSecondsDigits bounds the client seconds that the skew computes in int64.
 const maxFastSecondsDigits = 18
 
