@@ -16,7 +16,8 @@
 #   whatsat    WHATSAT throughput against a local fake Google provider, beside
 #              the provider's own throughput, with upstream requests per WHATSAT
 #   scale      IAMAT throughput as the table grows (1k, 100k, 1M) and as
-#              connections grow (10, 100, 1000); vs the smallest, and vs raw
+#              connections grow (10, 100, 1000); vs the smallest, vs raw, and
+#              vs Redis + 2 replicas updating as many keys
 #
 # Needs Go, curl, awk, and redis-server/redis-benchmark/redis-cli (Debian's
 # redis-server package). Every process it starts is stopped when it ends,
@@ -582,29 +583,44 @@ section_scale() {
 
 	echo
 	echo "## IAMAT throughput as the table grows (table filled first); vs the smallest table"
-	echo "# A floods to two live peers; a standalone server (no peers) alongside shows the table's own cost"
+	echo "# A floods to two live peers; a standalone server (no peers) alongside shows the table's own cost;"
+	echo "# Redis + 2 replicas updating N keys (SET of an AT line: a hash table, like the herd's) shows what the"
+	echo "# machine's caches alone cost as N grows"
 	echo "# herdload fill -addr <server> -n N -c 8 -p 64 -prefix s; herdload iamat -addr <server> -c 50 -p $pipe -d ${seconds}s -clients N -prefix s"
+	echo "# redis-benchmark -c 8 -P 64 -n 3N -r N SET s-__rand_int__ <line> (fill); redis-benchmark -c 50 -P $pipe -r N SET s-__rand_int__ <line>"
 	herd_three
 	herd_server S "$solo" "$solo_admin" ""
+	local r0=$((base + 2395))
+	redis_server redis0 "$r0"
+	redis_server redis1 $((r0 + 1)) --replicaof 127.0.0.1 "$r0"
+	redis_server redis2 $((r0 + 2)) --replicaof 127.0.0.1 "$r0"
+	wait_until 30 eval '[ "$(redis-cli -p '"$r0"' info replication | grep -c state=online)" = 2 ]'
+	local line="AT A +0.000000001 s-000000000000 +34.068930-118.445127 1795633160.000000000"
 	local smallest
 	smallest=$(cut -d' ' -f1 <<<"$scale_sizes")
-	printf "%-9s %12s %12s %14s %14s %14s %15s   %s\n" clients herd/s "herd/herd@$smallest" "floods/IAMAT" standalone/s "solo/solo@$smallest" held "herd p50/p99 us"
+	printf "%-9s %12s %12s %14s %14s %14s %12s %14s %15s   %s\n" clients herd/s "herd/herd@$smallest" "floods/IAMAT" standalone/s "solo/solo@$smallest" \
+		redis/s "redis/redis@$smallest" held "herd p50/p99 us"
 	first=""
-	local sfirst="" sh sout
+	local sfirst="" rfirst="" sh sout r
 	for n in $scale_sizes; do
 		fill_table "$a" "$n"
 		fill_table "$solo" "$n"
+		redis-benchmark -p "$r0" -c 8 -P 64 -n $((3 * n)) -r "$n" -q SET s-__rand_int__ "$line" >/dev/null 2>&1
 		out=$(measure_a -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
 		sout=$("$herdload" iamat -addr "127.0.0.1:$solo" -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
+		r=$(redis-benchmark -p "$r0" -c 50 -P "$pipe" -n 2000000 -r "$n" -q SET s-__rand_int__ "$line" 2>/dev/null |
+			tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
 		h=$(field ops_per_sec "$out")
 		sh=$(field ops_per_sec "$sout")
 		first=${first:-$h}
 		sfirst=${sfirst:-$sh}
-		printf "%-9s %12s %12s %14s %14s %14s %15s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field floods "$out")" \
-			"$sh" "$(calc %.2f "$sh / $sfirst")" "$(herd_clients "$admin")/$(herd_clients "$solo_admin")" \
-			"$(field p50_us "$out")" "$(field p99_us "$out")"
+		rfirst=${rfirst:-$r}
+		printf "%-9s %12s %12s %14s %14s %14s %12.0f %14s %15s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field floods "$out")" \
+			"$sh" "$(calc %.2f "$sh / $sfirst")" "$r" "$(calc %.2f "$r / $rfirst")" \
+			"$(herd_clients "$admin")/$(herd_clients "$solo_admin")" "$(field p50_us "$out")" "$(field p99_us "$out")"
 	done
 	echo "# floods/IAMAT: records A sent per peer per IAMAT; below 1 when a link's queue overflowed and it resent the table instead"
+	echo "# redis keys held at the largest size: $(redis-cli -p "$r0" dbsize)"
 	stop_all
 }
 
