@@ -249,13 +249,14 @@ section_iamat() {
 
 	echo
 	echo "## IAMAT throughput: herd (A floods to two live peers) vs raw line server vs Redis + 2 replicas (GEOADD)"
-	echo "# herdload iamat -addr <server> -c C -p P -d ${seconds}s; redis-benchmark -c C -P P -r 100000 GEOADD"
+	echo "# herdload iamat -addr <server> -c C -p P -d ${seconds}s -prefix h; redis-benchmark -c C -P P -r 100000 GEOADD"
+	echo "# both update a keyspace of 100000 clients (herdload's default -clients), the same one in every run"
 	printf "%-5s %-3s %12s %12s %12s %10s %10s   %s\n" C P herd/s raw/s redis/s herd/raw herd/redis "herd p50/p99 us"
 	local conns pipe
 	for conns in 1 10 50 1000; do
 		for pipe in 1 16; do
 			local herd raw_out n redis h r
-			herd=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$conns" -p "$pipe" -d "${seconds}s" -prefix "h$conns-$pipe")
+			herd=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$conns" -p "$pipe" -d "${seconds}s" -prefix h)
 			raw_out=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$conns" -p "$pipe" -d "${seconds}s")
 			n=$((conns * pipe * 2000))
 			[ "$n" -lt 200000 ] && n=200000
