@@ -37,14 +37,20 @@ func TimeKey[T text](t T) uint64 {
 	if !ok || len(whole) > maxKeySecondsDigits || len(frac) > 9 {
 		return 0
 	}
-	nsec := uint64(0)
+	return digitsValue(whole)*1e9 + uint64(fractionNanos(frac)) + 1
+}
+
+// fractionNanos returns the value of at most nine fraction digits in
+// nanoseconds.
+func fractionNanos[T text](frac T) int64 {
+	var nsec int64
 	for i := 0; i < 9; i++ {
 		nsec *= 10
 		if i < len(frac) {
-			nsec += uint64(frac[i] - '0')
+			nsec += int64(frac[i] - '0')
 		}
 	}
-	return digitsValue(whole)*1e9 + nsec + 1
+	return nsec
 }
 
 // maxFastSecondsDigits bounds the client seconds that the skew computes in int64.
@@ -56,13 +62,7 @@ const maxFastSecondsDigits = 18
 func AppendSkew(dst []byte, receivedUnixNano int64, clientTime []byte) []byte {
 	whole, frac, _ := splitDecimal(clientTime)
 	whole = trimLeadingZeros(whole)
-	var nsec int64
-	for i := 0; i < 9; i++ {
-		nsec *= 10
-		if i < len(frac) {
-			nsec += int64(frac[i] - '0')
-		}
-	}
+	nsec := fractionNanos(frac)
 	if len(whole) > maxFastSecondsDigits {
 		return appendBigSkew(dst, receivedUnixNano, whole, nsec)
 	}
