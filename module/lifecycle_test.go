@@ -59,9 +59,7 @@ func TestReloadLifecycle(t *testing.T) {
 	// put during a catch-up may reach the peer twice, once in the catch-up
 	// and once queued, and the peer is read line by line below.
 	n, _ := loadNode()
-	for _, l := range *n.links.Load() {
-		waitUntil(t, "link caught up", func() bool { return l.Status().Up && l.Drain(0) })
-	}
+	waitCaughtUp(t, n)
 	nodes.Delete(nodeKey)
 
 	client, err := net.Dial("tcp", listen)

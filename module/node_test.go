@@ -93,11 +93,7 @@ func TestApplySkipsOriginAndSender(t *testing.T) {
 	n := newTestNode(t, nil)
 	n.configure("Test", peers, nil, nil, zap.NewNop())
 	// Each link catches its peer up from the empty table first.
-	for _, l := range *n.links.Load() {
-		waitUntil(t, "link "+l.Name()+" up and caught up", func() bool {
-			return l.Status().Up && l.Drain(0)
-		})
-	}
+	waitCaughtUp(t, n)
 
 	relayed := "AT Origin +0.5 kiwi +34.068930-118.445127 1621464827.959498503"
 	own := "AT Test +0.1 kiwi +34.068930-118.445127 1621464828.000000000"
@@ -123,5 +119,16 @@ func TestApplySkipsOriginAndSender(t *testing.T) {
 				t.Fatalf("peer %s did not read %q", name, line)
 			}
 		}
+	}
+}
+
+// waitCaughtUp waits until every link of n is up and has written its
+// catch-up and everything queued.
+func waitCaughtUp(t *testing.T, n *node) {
+	t.Helper()
+	for _, l := range *n.links.Load() {
+		waitUntil(t, "link "+l.Name()+" up and caught up", func() bool {
+			return l.Status().Up && l.Drain(0)
+		})
 	}
 }
