@@ -173,6 +173,11 @@ type session struct {
 	verdict rejection
 	// peerLogged is set once the connection was logged as a peer's.
 	peerLogged bool
+
+	// ahead counts the buffered lines whose clients were already prefetched;
+	// clients is the reused list of them.
+	ahead   int
+	clients [][]byte
 }
 
 // serve runs the read loop and says why it ended.
@@ -189,6 +194,9 @@ func (c *session) serve() string {
 			}
 		}
 		line, err := r.ReadSlice('\n')
+		if err == nil {
+			c.lookAhead(line, r)
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			c.log.Warn("line too long; closing connection", zap.Int("max_line_bytes", c.h.MaxLineBytes))
 			c.flush()

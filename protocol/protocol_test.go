@@ -38,6 +38,34 @@ func TestFields(t *testing.T) {
 	}
 }
 
+func TestUpdatedClient(t *testing.T) {
+	tests := []struct {
+		line string
+		want string // "" for nil
+	}{
+		{"IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997", "kiwi.cs.ucla.edu"},
+		{"AT Farmar +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997", "kiwi.cs.ucla.edu"},
+		{" \tIAMAT\v kiwi \r\n", "kiwi"},
+		{"AT  Farmar\t+0.1   kiwi", "kiwi"},
+		// Only the shape up to the client field matters: the line is not validated.
+		{"IAMAT kiwi", "kiwi"},
+		{"AT Farmar +0.1", ""},
+		{"IAMAT", ""},
+		{"IAMAT \t ", ""},
+		{"WHATSAT kiwi 10 5", ""},
+		{"IAMATkiwi x y z", ""},
+		{"iamat kiwi +1+1 1", ""},
+		{"AT\u00a0Farmar +0.1 kiwi x y", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		got := UpdatedClient([]byte(tt.line))
+		if (got == nil) != (tt.want == "") || string(got) != tt.want {
+			t.Errorf("UpdatedClient(%q) = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
 func TestTrimSpace(t *testing.T) {
 	if got := string(TrimSpace([]byte("\v\f IAMAT  x \r\n"))); got != "IAMAT  x" {
 		t.Errorf("TrimSpace = %q", got)
@@ -230,6 +258,9 @@ func TestHotPathAllocations(t *testing.T) {
 			t.Fatal("not IAMAT")
 		}
 		out = AppendIAMATReply(out[:0], "Farmar", 1520023935e9, f)
+		if UpdatedClient(line) == nil {
+			t.Fatal("no client")
+		}
 	})
 	if allocs != 0 {
 		t.Errorf("IAMAT parse and reply allocate %v times, want 0", allocs)
@@ -266,6 +297,17 @@ func FuzzLine(f *testing.F) {
 			}
 		}
 		cmd := Classify(fs)
+		// UpdatedClient names the client field of any IAMAT- or AT-shaped line.
+		var updated []byte
+		switch {
+		case len(fs) > IAMATClient && string(fs[0]) == "IAMAT":
+			updated = fs[IAMATClient]
+		case len(fs) > ATClient && string(fs[0]) == "AT":
+			updated = fs[ATClient]
+		}
+		if got := UpdatedClient([]byte(line)); (got == nil) != (updated == nil) || !bytes.Equal(got, updated) {
+			t.Fatalf("UpdatedClient = %q, want %q", got, updated)
+		}
 		want := map[Command]int{IAMAT: 4, WHATSAT: 4, AT: 6}
 		if cmd != Invalid && len(fs) != want[cmd] {
 			t.Fatalf("%v with %d fields", cmd, len(fs))
