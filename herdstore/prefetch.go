@@ -34,7 +34,7 @@ func (s *Store) Prefetch(clients [][]byte) {
 			sh := s.shardFor(h)
 			sh.mu.RLock()
 			if len(sh.slots) > 0 {
-				i := int(h>>8) & (len(sh.slots) - 1)
+				i := home(h, len(sh.slots))
 				prefetch(uintptr(unsafe.Pointer(&sh.tags[i])))
 				prefetch(uintptr(unsafe.Pointer(&sh.slots[i])))
 			}
@@ -45,7 +45,7 @@ func (s *Store) Prefetch(clients [][]byte) {
 			sh := s.shardFor(h)
 			sh.mu.RLock()
 			if len(sh.slots) > 0 {
-				i := int(h>>8) & (len(sh.slots) - 1)
+				i := home(h, len(sh.slots))
 				if p := unsafe.StringData(sh.slots[i].packed); p != nil {
 					prefetch(uintptr(unsafe.Pointer(p)))
 				}

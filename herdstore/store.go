@@ -53,6 +53,12 @@ func (s *Store) shardFor(h uint64) *shard {
 	return &s.shards[h&(shardCount-1)]
 }
 
+// home returns the slot where a lookup of hash h starts in a table of n
+// slots. The low bits chose the shard, so they are left out.
+func home(h uint64, n int) int {
+	return int(h>>8) & (n - 1)
+}
+
 // find returns the slot holding client, or the empty slot where it would go.
 func (sh *shard) find(client string, h uint64) (int, bool) {
 	if len(sh.slots) == 0 {
@@ -60,7 +66,7 @@ func (sh *shard) find(client string, h uint64) (int, bool) {
 	}
 	mask := len(sh.slots) - 1
 	tag := tagOf(h)
-	for i := int(h>>8) & mask; ; i = (i + 1) & mask {
+	for i := home(h, len(sh.slots)); ; i = (i + 1) & mask {
 		switch sh.tags[i] {
 		case 0:
 			return i, false
@@ -122,7 +128,7 @@ func (s *Store) grow(sh *shard) {
 			continue
 		}
 		h := maphash.String(s.seed, r.Client())
-		i := int(h>>8) & mask
+		i := home(h, n)
 		for sh.tags[i] != 0 {
 			i = (i + 1) & mask
 		}
