@@ -15,6 +15,12 @@ const prefetchBatch = 64
 // its locks.
 const prefetchMinClients = 1 << 14
 
+// Cached reports whether the table is small enough to stay in the CPU cache,
+// so that Prefetch would do nothing for it.
+func (s *Store) Cached() bool {
+	return s.Len() < prefetchMinClients
+}
+
 // Prefetch starts moving into the CPU cache the table memory that a put or get
 // of each client will read, and returns without waiting for it. A lookup in a
 // large table waits for main memory twice, once for the client's slot and
@@ -22,7 +28,7 @@ const prefetchMinClients = 1 << 14
 // together instead of one after another. It changes nothing in the table.
 // It does nothing for a table small enough to stay cached.
 func (s *Store) Prefetch(clients [][]byte) {
-	if s.Len() < prefetchMinClients {
+	if s.Cached() {
 		return
 	}
 	var hashes [prefetchBatch]uint64

@@ -11,10 +11,13 @@ import (
 // used up, it has the table prefetch the clients of this line and of every
 // complete line buffered behind it, so that a read of many lines (pipelined
 // IAMATs, a peer's batch of ATs) waits for the table's memory once rather
-// than once per line.
+// than once per line. A table that stays cached is not worth the scan.
 func (c *session) lookAhead(line []byte, r *bufio.Reader) {
 	if c.ahead > 0 {
 		c.ahead--
+		return
+	}
+	if c.h.node.store.Cached() {
 		return
 	}
 	c.clients = c.clients[:0]

@@ -2,9 +2,12 @@ package module
 
 import (
 	"bufio"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/caddy-herd/caddy-herd/herdstore"
 )
 
 // TestLookAhead reads lines as the handler does and checks that the client
@@ -21,6 +24,14 @@ func TestLookAhead(t *testing.T) {
 	want := []string{"kiwi", "lime", "fig", "plum"}
 	lineClients := []string{"kiwi", "", "lime", "fig", "plum"}
 	h := &Handler{node: newTestNode(t, nil)}
+	small := &session{h: h}
+	small.lookAhead([]byte("IAMAT kiwi +34.068930-118.445127 1\n"), bufio.NewReader(strings.NewReader(input)))
+	if len(small.clients) != 0 {
+		t.Errorf("looked up %q in a table small enough to stay cached", small.clients)
+	}
+	for i := 0; h.node.store.Cached(); i++ {
+		h.node.store.Put(herdstore.NewRecord(fmt.Sprintf("AT Test +0.1 filler-%d +34.068930-118.445127 1", i)))
+	}
 	for _, size := range []int{4096, 100, 48} {
 		c := &session{h: h}
 		r := bufio.NewReaderSize(strings.NewReader(input), size)
