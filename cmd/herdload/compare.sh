@@ -29,7 +29,9 @@
 # used), PROBES (propagation probes per phase, default 1000),
 # MEMORY_SIZES (default "1000 100000 1000000"), CATCHUP_CLIENTS (default
 # 1000000), SCALE_SIZES (default "1000 100000 1000000"),
-# SCALE_CONNS (default "10 100 1000").
+# SCALE_CONNS (default "10 100 1000"), ROUNDS (default 1: how many times each
+# IAMAT row measures the herd, raw and Redis in turn; with more, the row shows
+# the medians and the range of each ratio over the rounds).
 set -euo pipefail
 
 command_line="$0 $*"
@@ -51,6 +53,7 @@ memory_sizes=${MEMORY_SIZES:-"1000 100000 1000000"}
 catchup_clients=${CATCHUP_CLIENTS:-1000000}
 scale_sizes=${SCALE_SIZES:-"1000 100000 1000000"}
 scale_conns=${SCALE_CONNS:-"10 100 1000"}
+rounds=${ROUNDS:-1}
 for s in ${sections//,/ }; do
 	case $s in
 	iamat | propagate | memory | catchup | whatsat | scale) ;;
@@ -161,6 +164,16 @@ field() { sed -E "s/(^|.* )$1=([^ ]*).*/\2/" <<<"$2"; }
 # calc FORMAT EXPRESSION: awk arithmetic; "-" when it fails (a division by
 # zero, a figure missing).
 calc() { awk "BEGIN { printf \"$1\", $2 }" 2>/dev/null || echo -; }
+# median VALUE...: the median of the values.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# spread VALUE...: the median, and the range when there is more than one value.
+spread() {
+	if [ $# -gt 1 ]; then
+		printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); printf "%.2f (%.2f-%.2f)", m, v[1], v[NR] }'
+	else
+		printf '%.2f' "$1"
+	fi
+}
 
 # json_int URL KEY: the sum of every "KEY": <integer> in the JSON at URL; 0
 # when nothing answers.
@@ -251,22 +264,32 @@ section_iamat() {
 	echo "## IAMAT throughput: herd (A floods to two live peers) vs raw line server vs Redis + 2 replicas (GEOADD)"
 	echo "# herdload iamat -addr <server> -c C -p P -d ${seconds}s -prefix h; redis-benchmark -c C -P P -r 100000 GEOADD"
 	echo "# both update a keyspace of 100000 clients (herdload's default -clients), the same one in every run"
-	printf "%-5s %-3s %12s %12s %12s %10s %10s   %s\n" C P herd/s raw/s redis/s herd/raw herd/redis "herd p50/p99 us"
-	local conns pipe
+	if [ "$rounds" -gt 1 ]; then
+		echo "# each row: $rounds rounds of herd, raw, Redis in turn; medians, and each ratio's range over the rounds"
+	fi
+	printf "%-5s %-3s %12s %12s %12s %18s %18s   %s\n" C P herd/s raw/s redis/s herd/raw herd/redis "herd p50/p99 us"
+	local conns pipe round
 	for conns in 1 10 50 1000; do
 		for pipe in 1 16; do
 			local herd raw_out n redis h r
-			herd=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$conns" -p "$pipe" -d "${seconds}s" -prefix h)
-			raw_out=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$conns" -p "$pipe" -d "${seconds}s")
-			n=$((conns * pipe * 2000))
-			[ "$n" -lt 200000 ] && n=200000
-			[ "$n" -gt 2000000 ] && n=2000000
-			redis=$(redis-benchmark -p "$r0" -c "$conns" -P "$pipe" -n "$n" -r 100000 -q \
-				GEOADD herd -118.445127 34.068930 client-__rand_int__ 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
-			h=$(field ops_per_sec "$herd")
-			r=$(field ops_per_sec "$raw_out")
-			printf "%-5s %-3s %12s %12s %12.0f %10s %10s   %s / %s\n" "$conns" "$pipe" "$h" "$r" "$redis" \
-				"$(calc %.2f "$h / $r")" "$(calc %.2f "$h / $redis")" "$(field p50_us "$herd")" "$(field p99_us "$herd")"
+			local hs=() rs=() ds=() to_raw=() to_redis=() p50s=() p99s=()
+			for ((round = 0; round < rounds; round++)); do
+				herd=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$conns" -p "$pipe" -d "${seconds}s" -prefix h)
+				raw_out=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$conns" -p "$pipe" -d "${seconds}s")
+				n=$((conns * pipe * 2000))
+				[ "$n" -lt 200000 ] && n=200000
+				[ "$n" -gt 2000000 ] && n=2000000
+				redis=$(redis-benchmark -p "$r0" -c "$conns" -P "$pipe" -n "$n" -r 100000 -q \
+					GEOADD herd -118.445127 34.068930 client-__rand_int__ 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+				h=$(field ops_per_sec "$herd")
+				r=$(field ops_per_sec "$raw_out")
+				hs+=("$h") rs+=("$r") ds+=("$redis")
+				to_raw+=("$(calc %.4f "$h / $r")") to_redis+=("$(calc %.4f "$h / $redis")")
+				p50s+=("$(field p50_us "$herd")") p99s+=("$(field p99_us "$herd")")
+			done
+			printf "%-5s %-3s %12.0f %12.0f %12.0f %18s %18s   %s / %s\n" "$conns" "$pipe" \
+				"$(median "${hs[@]}")" "$(median "${rs[@]}")" "$(median "${ds[@]}")" \
+				"$(spread "${to_raw[@]}")" "$(spread "${to_redis[@]}")" "$(median "${p50s[@]}")" "$(median "${p99s[@]}")"
 		done
 	done
 	stop_all
