@@ -30,8 +30,9 @@
 # MEMORY_SIZES (default "1000 100000 1000000"), CATCHUP_CLIENTS (default
 # 1000000), SCALE_SIZES (default "1000 100000 1000000"),
 # SCALE_CONNS (default "10 100 1000"), ROUNDS (default 1: how many times each
-# IAMAT row measures the herd, raw and Redis in turn; with more, the row shows
-# the medians and the range of each ratio over the rounds).
+# IAMAT row measures the herd, raw and Redis in turn, and the propagation
+# probes run on the herd and the raw relays in turn; with more, the rows show
+# medians and the range of each ratio over the rounds).
 set -euo pipefail
 
 command_line="$0 $*"
@@ -166,6 +167,17 @@ field() { sed -E "s/(^|.* )$1=([^ ]*).*/\2/" <<<"$2"; }
 calc() { awk "BEGIN { printf \"$1\", $2 }" 2>/dev/null || echo -; }
 # median VALUE...: the median of the values.
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# over FIELD FUNCTION LINE...: FUNCTION (median or sum) of FIELD in each line.
+over() {
+	local name=$1 fn=$2 line values=()
+	shift 2
+	for line in "$@"; do values+=("$(field "$name" "$line")"); done
+	if [ "$fn" = sum ]; then
+		printf '%s\n' "${values[@]}" | awk '{ s += $1 } END { print s }'
+	else
+		median "${values[@]}"
+	fi
+}
 # spread VALUE...: the median, and the range when there is more than one value.
 spread() {
 	if [ $# -gt 1 ]; then
@@ -324,9 +336,11 @@ section_propagate() {
 
 	local herd_cmd=("$herdload" propagate -addr "127.0.0.1:$a" -listen "127.0.0.1:$f" -n "$probes" -rate "$rate" -bg-c 50)
 	local raw_cmd=("$herdload" propagate -addr "127.0.0.1:$r1" -listen "127.0.0.1:$rf" -n "$probes" -rate "$rate" -bg-c 50)
-	local herd raw_out
-	herd=$("${herd_cmd[@]}")
-	raw_out=$("${raw_cmd[@]}")
+	local herds=() raws=() round
+	for ((round = 0; round < rounds; round++)); do
+		herds+=("$("${herd_cmd[@]}")")
+		raws+=("$("${raw_cmd[@]}")")
+	done
 
 	echo
 	echo "## Propagation: IAMAT at A until a fake peer three hops away (A -> B -> C -> herdload) has the record"
@@ -334,18 +348,26 @@ section_propagate() {
 	echo "#   -> $(field ops_per_sec "$max") IAMAT/s; background load at half: $rate/s"
 	echo "# herd:     ${herd_cmd[*]#"$work/"}"
 	echo "# baseline: ${raw_cmd[*]#"$work/"}  (three raw relays: herdload raw -peer <next>)"
-	printf "%-10s %-30s %-30s %-18s %s\n" phase "herd p50/p99/max us" "raw p50/p99/max us" "herd/raw p50 p99" "background sent/answered per s; lost probes herd/raw"
-	local phase h r
+	if [ "$rounds" -gt 1 ]; then
+		echo "# $rounds rounds of herd, raw in turn: medians; herd/raw p99 also as its range over the rounds; lost probes summed"
+	fi
+	printf "%-10s %-30s %-30s %-22s %s\n" phase "herd p50/p99/max us" "raw p50/p99/max us" "herd/raw p50 p99" "background sent/answered per s; lost probes herd/raw"
+	local phase i
 	for phase in quiescent load; do
-		h=$(grep "phase=$phase" <<<"$herd")
-		r=$(grep "phase=$phase" <<<"$raw_out")
+		local h=() r=() p50_ratio=() p99_ratio=()
+		for ((i = 0; i < rounds; i++)); do
+			h+=("$(grep "phase=$phase" <<<"${herds[i]}")")
+			r+=("$(grep "phase=$phase" <<<"${raws[i]}")")
+			p50_ratio+=("$(calc %.4f "$(field p50_us "${h[i]}") / $(field p50_us "${r[i]}")")")
+			p99_ratio+=("$(calc %.4f "$(field p99_us "${h[i]}") / $(field p99_us "${r[i]}")")")
+		done
 		local extra=""
-		[ $phase = load ] && extra="herd $(field bg_sent_per_sec "$h")/$(field bg_acked_per_sec "$h"), raw $(field bg_sent_per_sec "$r")/$(field bg_acked_per_sec "$r"); "
-		printf "%-10s %-30s %-30s %-18s %s\n" "$phase" \
-			"$(field p50_us "$h") / $(field p99_us "$h") / $(field max_us "$h")" \
-			"$(field p50_us "$r") / $(field p99_us "$r") / $(field max_us "$r")" \
-			"$(calc %.1f "$(field p50_us "$h") / $(field p50_us "$r")") $(calc %.1f "$(field p99_us "$h") / $(field p99_us "$r")")" \
-			"${extra}lost $(field lost "$h")/$(field lost "$r")"
+		[ $phase = load ] && extra="herd $(over bg_sent_per_sec median "${h[@]}")/$(over bg_acked_per_sec median "${h[@]}"), raw $(over bg_sent_per_sec median "${r[@]}")/$(over bg_acked_per_sec median "${r[@]}"); "
+		printf "%-10s %-30s %-30s %-22s %s\n" "$phase" \
+			"$(over p50_us median "${h[@]}") / $(over p99_us median "${h[@]}") / $(over max_us median "${h[@]}")" \
+			"$(over p50_us median "${r[@]}") / $(over p99_us median "${r[@]}") / $(over max_us median "${r[@]}")" \
+			"$(calc %.1f "$(median "${p50_ratio[@]}")") $(spread "${p99_ratio[@]}")" \
+			"${extra}lost $(over lost sum "${h[@]}")/$(over lost sum "${r[@]}")"
 	done
 	stop_all
 }
