@@ -76,15 +76,10 @@ func TestPrefetchAllocatesNothing(t *testing.T) {
 func BenchmarkPutBatch(b *testing.B) {
 	const batch = 16
 	for _, n := range []int{1000, 100000, 1000000} {
-		s := New()
-		for i := range n {
-			s.Put(MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633160.%09d", i, 0), Origin{}))
-		}
-		recs := make([]Record, 1<<16)
+		s, recs := newerRecords(n)
 		clients := make([][]byte, len(recs))
-		for i := range recs {
-			recs[i] = MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633161.%09d", (i*7919)%n, i), Origin{})
-			clients[i] = []byte(recs[i].Client())
+		for i, r := range recs {
+			clients[i] = []byte(r.Client())
 		}
 		for _, prefetched := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%d/prefetch=%v", n, prefetched), func(b *testing.B) {

@@ -169,16 +169,7 @@ func BenchmarkGet(b *testing.B) {
 func BenchmarkPutNewer(b *testing.B) {
 	for _, n := range []int{1000, 100000, 1000000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s := New()
-			lines := make([][]byte, n)
-			for i := range lines {
-				lines[i] = fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633160.%09d", i, 0)
-				s.Put(MakeRecord(lines[i], Origin{}))
-			}
-			recs := make([]Record, 1<<16)
-			for i := range recs {
-				recs[i] = MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633161.%09d", (i*7919)%n, i), Origin{})
-			}
+			s, recs := newerRecords(n)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -186,4 +177,18 @@ func BenchmarkPutNewer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// newerRecords returns a table of n clients and 65536 records newer than the
+// stored ones, for clients spread over the whole table.
+func newerRecords(n int) (*Store, []Record) {
+	s := New()
+	for i := range n {
+		s.Put(MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633160.%09d", i, 0), Origin{}))
+	}
+	recs := make([]Record, 1<<16)
+	for i := range recs {
+		recs[i] = MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633161.%09d", (i*7919)%n, i), Origin{})
+	}
+	return s, recs
 }
