@@ -178,6 +178,10 @@ type session struct {
 	// clients is the reused list of them.
 	ahead   int
 	clients [][]byte
+
+	// flooded is set when a line changed the table, until the links are
+	// flushed.
+	flooded bool
 }
 
 // serve runs the read loop and says why it ended.
@@ -230,8 +234,18 @@ func (c *session) serve() string {
 	}
 }
 
-// flush writes the collected replies in one write and reports success.
+// flush has the links write the updates they were given, then writes the
+// collected replies in one write, and reports whether they were written.
 func (c *session) flush() bool {
+	if c.flooded {
+		c.flooded = false
+		c.h.node.flushLinks()
+	}
+	return c.writeReplies()
+}
+
+// writeReplies writes the collected replies and reports success.
+func (c *session) writeReplies() bool {
 	if len(c.out) == 0 {
 		return true
 	}
@@ -293,7 +307,9 @@ func (c *session) iamat() {
 	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), received.UnixNano(), c.fields)
 	r := herdstore.MakeRecord(c.out[start:], herdstore.Origin{Arrived: received.UnixNano(), From: c.remote})
 	c.out = append(c.out, '\n')
-	if !c.h.node.apply(r, "") {
+	if c.h.node.apply(r, "") {
+		c.flooded = true
+	} else {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
 	}
 }
@@ -345,6 +361,7 @@ func (c *session) at() {
 		from = c.peer
 	}
 	if c.h.node.apply(r, from) {
+		c.flooded = true
 		if ce := c.log.Check(zapcore.DebugLevel, "applied flood"); ce != nil {
 			ce.Write(zap.String("record", r.Line()))
 		}

@@ -145,9 +145,10 @@ func (n *node) configure(name string, peers []Peer, provider places.Provider, au
 	}
 }
 
-// apply stores r and, if it is newer than what the table held, floods it to
+// apply stores r and, if it is newer than what the table held, queues it for
 // every peer but the record's origin server and the peer it came from (from,
-// "" when not known). It reports whether the table changed.
+// "" when not known). It reports whether the table changed; the caller then
+// calls flushLinks, once for all the records it applies in a row.
 //
 // Neither of those two needs the record: the origin made it, and the sender
 // just stored it. Sending it back would only make them read, look up and drop
@@ -163,10 +164,17 @@ func (n *node) apply(r herdstore.Record, from string) bool {
 	origin := r.Server()
 	for _, l := range *n.links.Load() {
 		if name := l.Name(); name != origin && name != from {
-			l.Send(r)
+			l.Push(r)
 		}
 	}
 	return true
+}
+
+// flushLinks has what apply queued written to the peers.
+func (n *node) flushLinks() {
+	for _, l := range *n.links.Load() {
+		l.Flush()
+	}
 }
 
 // provider returns the configured places provider, or nil.

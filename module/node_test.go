@@ -103,6 +103,7 @@ func TestApplySkipsOriginAndSender(t *testing.T) {
 	if !n.apply(herdstore.NewRecord(own), "") {
 		t.Fatal("the newer own record was not stored")
 	}
+	n.flushLinks()
 	want := map[string][]string{
 		"Origin": {own},
 		"Sender": {own},

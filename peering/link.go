@@ -35,6 +35,13 @@ const (
 	writeBufferBytes = 64 << 10
 	// drainPoll is how often Drain looks at the queue.
 	drainPoll = 5 * time.Millisecond
+	// quietAfter is how long a link must have gone unflushed before Flush
+	// writes from the caller's goroutine. A busy link's goroutine batches
+	// what many connections queue; on a link with fewer updates than one a
+	// millisecond, waking it would only add a hand-off between threads to
+	// every hop a record makes. (Half a millisecond also passed often under
+	// load: whenever the machine gave the server no CPU for that long.)
+	quietAfter = time.Millisecond
 )
 
 // Table is what a link catches its peer up from.
@@ -62,6 +69,12 @@ type Link struct {
 	bytesSent atomic.Int64
 	received  atomic.Int64
 	bytesRecv atomic.Int64
+
+	out connWriter
+	// lastFlush is when Flush was last called, from monotonic.
+	lastFlush atomic.Int64
+	// quietAfter is the package's quietAfter, or another value in tests.
+	quietAfter time.Duration
 }
 
 // Status is a snapshot of a link's state.
@@ -114,7 +127,7 @@ func (l *Link) setState(up bool, err error) {
 // table, over mutual TLS with tlsConfig or over plain TCP if it is nil. It
 // does nothing until Start.
 func NewLink(name, address string, tlsConfig *TLS, table Table, logger *zap.Logger) *Link {
-	l := &Link{name: name, address: address, tls: tlsConfig, table: table, queue: NewQueue(table.Len), done: make(chan struct{})}
+	l := &Link{name: name, address: address, tls: tlsConfig, table: table, queue: NewQueue(table.Len), done: make(chan struct{}), quietAfter: quietAfter}
 	l.since.Store(time.Now().UnixNano())
 	l.SetLogger(logger)
 	return l
@@ -156,7 +169,8 @@ func (l *Link) Close() {
 // has nothing it could drain: the peer catches up when it is back.
 func (l *Link) Drain(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for l.up.Load() && !l.queue.Idle() {
+	l.queue.Wake()
+	for l.up.Load() && (!l.queue.Idle() || l.out.behind.Load()) {
 		if time.Now().After(deadline) {
 			return false
 		}
@@ -165,8 +179,29 @@ func (l *Link) Drain(timeout time.Duration) bool {
 	return true
 }
 
-// Send queues a record for the peer. It never blocks.
-func (l *Link) Send(r herdstore.Record) { l.queue.Push(r) }
+// Send queues a record for the peer and flushes it. It never blocks.
+func (l *Link) Send(r herdstore.Record) {
+	l.queue.Push(r)
+	l.Flush()
+}
+
+// Push queues a record for the peer without writing it: the caller flushes
+// once it has pushed what it has, so that a burst leaves in one write.
+func (l *Link) Push(r herdstore.Record) { l.queue.Push(r) }
+
+// Flush has what was pushed written, and never blocks. On a link that was
+// not flushed for quietAfter the caller writes it at once, if the connection
+// takes it without blocking; otherwise the link's goroutine is woken to write
+// it, batched with whatever is pushed meanwhile. (A busy link's goroutine may
+// take the records before their pusher flushes: what counts is how often
+// Flush is called, not what it finds.)
+func (l *Link) Flush() {
+	now := monotonic()
+	quiet := now-l.lastFlush.Swap(now) >= int64(l.quietAfter)
+	if l.queue.Waiting() && (!quiet || !l.writeQueued()) {
+		l.queue.Wake()
+	}
+}
 
 // Pending returns the number of records waiting to be sent.
 func (l *Link) Pending() int { return l.queue.Len() }
@@ -250,10 +285,14 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 	defer stop()
 
 	w := bufio.NewWriterSize(conn, writeBufferBytes)
+	l.out.attach(conn)
+	defer l.out.detach()
 	for {
+		l.out.mu.Lock()
 		batch, resync := l.queue.Take()
-		if len(batch) == 0 && !resync {
+		if len(batch) == 0 && !resync && len(l.out.unsent) == 0 {
 			l.queue.Written(batch)
+			l.out.mu.Unlock()
 			select {
 			case <-l.queue.Ready():
 				// Yield once so that the connections which woke the link can
@@ -264,33 +303,100 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 				return context.Cause(ctx)
 			}
 		}
-		if resync {
-			if err := l.sendTable(ctx, conn, w); err != nil {
-				return err
-			}
-		}
-		if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-			return err
-		}
-		bytes := 0
-		for _, r := range batch {
-			line := r.Line()
-			w.WriteString(line)
-			w.WriteByte('\n')
-			bytes += len(line) + 1
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		l.sent.Add(int64(len(batch)))
-		l.bytesSent.Add(int64(bytes))
-		if len(batch) > 0 {
-			if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
-				ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line()))
-			}
-		}
+		err := l.writeBatch(ctx, conn, w, batch, resync)
 		l.queue.Written(batch)
+		l.out.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// writeBatch writes, in this order, what a direct write left unsent, the
+// whole table if resync is set, and batch. The caller holds l.out.mu.
+func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, batch []herdstore.Record, resync bool) error {
+	if err := l.out.extendDeadline(); err != nil {
+		return err
+	}
+	if len(l.out.unsent) > 0 {
+		w.Write(l.out.unsent)
+		l.out.unsent = l.out.unsent[:0]
+	}
+	if resync {
+		if err := l.sendTable(ctx, conn, w); err != nil {
+			return err
+		}
+		if err := l.out.extendDeadline(); err != nil {
+			return err
+		}
+	}
+	bytes := 0
+	for _, r := range batch {
+		line := r.Line()
+		w.WriteString(line)
+		w.WriteByte('\n')
+		bytes += len(line) + 1
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	l.out.behind.Store(false)
+	l.sent.Add(int64(len(batch)))
+	l.bytesSent.Add(int64(bytes))
+	if len(batch) > 0 {
+		if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
+			ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line()))
+		}
+	}
+	return nil
+}
+
+// writeQueued writes the queued records from the calling goroutine without
+// blocking, and reports whether it wrote them all. It leaves them to the
+// link's goroutine when that is writing, when the link is down or over TLS,
+// when a catch-up is due, and when the socket does not take every byte: the
+// rest is then the first thing the goroutine writes.
+func (l *Link) writeQueued() bool {
+	o := &l.out
+	if !o.mu.TryLock() {
+		return false
+	}
+	defer o.mu.Unlock()
+	if o.raw == nil || len(o.unsent) > 0 || !time.Now().Before(o.writeBy) {
+		return false
+	}
+	batch, ok := l.queue.TakeUpdates()
+	if !ok {
+		return false
+	}
+	defer l.queue.Written(batch)
+	if len(batch) == 0 {
+		return true
+	}
+	o.buf = o.buf[:0]
+	for _, r := range batch {
+		o.buf = append(o.buf, r.Line()...)
+		o.buf = append(o.buf, '\n')
+	}
+	n, err := writeNonBlocking(o.raw, o.buf)
+	if cap(o.buf) > writeBufferBytes {
+		defer func() { o.buf = nil }()
+	}
+	if n < len(o.buf) {
+		// The goroutine finishes the write, or finds the connection failed
+		// and catches the peer up on a new one.
+		o.unsent = append(o.unsent, o.buf[n:]...)
+		o.behind.Store(true)
+	}
+	if err != nil {
+		return false
+	}
+	l.sent.Add(int64(len(batch)))
+	l.bytesSent.Add(int64(len(o.buf)))
+	if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
+		ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line()), zap.Bool("direct", true))
+	}
+	return n == len(o.buf)
 }
 
 // sendTable writes the whole table to the peer: the catch-up after a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
 )
@@ -193,44 +194,108 @@ func TestLinkCloseStopsDialling(t *testing.T) {
 
 // TestLinkResyncsAfterOverflow holds a peer that does not read while its
 // clients are updated many times over: the queue stays bounded, and once the
-// peer reads again it gets every client's newest record.
+// peer reads again it gets every client's newest record, and nothing but
+// whole lines, whether the link's goroutine wrote them or, on a link that
+// counts as quiet at once, the senders (whose writes the full socket cuts).
 func TestLinkResyncsAfterOverflow(t *testing.T) {
-	store := herdstore.New()
+	for _, tt := range []struct {
+		name       string
+		quietAfter time.Duration
+	}{
+		{"written by the link", time.Hour},
+		{"written by the senders while the socket takes it", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := herdstore.New()
+			p := listenPeer(t)
+			l := NewLink("P", p.ln.Addr().String(), nil, store, zap.NewNop())
+			l.quietAfter = tt.quietAfter
+			l.Start()
+			defer l.Close()
+			s, conn := p.next(t) // accepted, not read yet
+			waitIdle(t, l)
+
+			const clients, versions = 100, 200 // 20,000 lines of 1 KiB: more than the socket buffers hold
+			padding := strings.Repeat("x", 1000)
+			newest := make(map[string]string)
+			sent := make(map[string]bool)
+			for v := 1; v <= versions; v++ {
+				for c := range clients {
+					r := record(fmt.Sprintf("%s-%d", padding, c), fmt.Sprint(v))
+					store.Put(r)
+					l.Send(r)
+					newest[r.Client()] = r.Line()
+					sent[r.Line()] = true
+				}
+			}
+			if n := l.Pending(); n > minQueueBound {
+				t.Errorf("%d records pending, more than the queue's bound %d", n, minQueueBound)
+			}
+
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			s.Buffer(nil, 4096)
+			lines := 0
+			for len(newest) > 0 && s.Scan() {
+				lines++
+				if !sent[s.Text()] {
+					t.Fatalf("line %d was never sent: %.60q...", lines, s.Text())
+				}
+				r := herdstore.NewRecord(s.Text())
+				if newest[r.Client()] == r.Line() {
+					delete(newest, r.Client())
+				}
+			}
+			if len(newest) > 0 {
+				t.Fatalf("%d clients' newest records never arrived after %d lines (%v)", len(newest), lines, s.Err())
+			}
+			if lines >= clients*versions {
+				t.Errorf("read %d lines: the queue kept every update instead of resyncing", lines)
+			}
+		})
+	}
+}
+
+// waitIdle waits until l is up and has written its catch-up.
+func waitIdle(t *testing.T, l *Link) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !l.Status().Up || !l.queue.Idle() {
+		if time.Now().After(deadline) {
+			t.Fatal("the link did not catch its peer up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFlushWritesAtOnceOnlyOnAQuietLink sends one record on a link that has
+// been quiet and one right after it: the first is written by the sender, the
+// second by the link's goroutine. Over TLS the goroutine writes both.
+func TestFlushWritesAtOnceOnlyOnAQuietLink(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
 	p := listenPeer(t)
-	l := NewLink("P", p.ln.Addr().String(), nil, store, zap.NewNop())
+	l := NewLink("P", p.ln.Addr().String(), nil, herdstore.New(), zap.New(core))
+	l.quietAfter = time.Hour
 	l.Start()
 	defer l.Close()
-	s, conn := p.next(t) // accepted, not read yet
+	s, conn := p.next(t)
+	waitIdle(t, l)
 
-	const clients, versions = 100, 200 // 20,000 lines of 1 KiB: more than the socket buffers hold
-	padding := strings.Repeat("x", 1000)
-	newest := make(map[string]string)
-	for v := 1; v <= versions; v++ {
-		for c := range clients {
-			r := record(fmt.Sprintf("%s-%d", padding, c), fmt.Sprint(v))
-			store.Put(r)
-			l.Send(r)
-			newest[r.Client()] = r.Line()
-		}
+	l.quietAfter = 0 // quiet now, whenever it last wrote
+	quiet := record("quiet", "1")
+	l.Send(quiet)
+	if got := l.Status().Sent; got != 1 {
+		t.Fatalf("records sent when Send returned on a quiet link = %d, want 1", got)
 	}
-	if n := l.Pending(); n > minQueueBound {
-		t.Errorf("%d records pending, more than the queue's bound %d", n, minQueueBound)
-	}
+	l.quietAfter = time.Hour // busy from now on
+	busy := record("busy", "1")
+	l.Send(busy)
+	readLines(t, s, conn, 2)
 
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	s.Buffer(nil, 4096)
-	lines := 0
-	for len(newest) > 0 && s.Scan() {
-		lines++
-		r := herdstore.NewRecord(s.Text())
-		if newest[r.Client()] == r.Line() {
-			delete(newest, r.Client())
-		}
+	var direct []bool
+	for _, e := range logs.FilterMessage("sent to peer").All() {
+		direct = append(direct, e.ContextMap()["direct"] == true)
 	}
-	if len(newest) > 0 {
-		t.Fatalf("%d clients' newest records never arrived after %d lines (%v)", len(newest), lines, s.Err())
-	}
-	if lines >= clients*versions {
-		t.Errorf("read %d lines: the queue kept every update instead of resyncing", lines)
+	if len(direct) != 2 || !direct[0] || direct[1] {
+		t.Errorf("writes direct from the sender: %v, want [true false]", direct)
 	}
 }

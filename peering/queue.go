@@ -41,7 +41,8 @@ func NewQueue(bound func() int) *Queue {
 	return &Queue{bound: bound, resync: true, ready: make(chan struct{}, 1)}
 }
 
-// Push queues r. It never blocks.
+// Push queues r. It never blocks, and it does not wake the link: the pusher
+// calls Wake, or writes the queue itself, once it has pushed what it has.
 func (q *Queue) Push(r herdstore.Record) {
 	q.mu.Lock()
 	switch {
@@ -55,6 +56,10 @@ func (q *Queue) Push(r herdstore.Record) {
 		q.records = append(q.records, r)
 	}
 	q.mu.Unlock()
+}
+
+// Wake signals Ready, at most once until it is received.
+func (q *Queue) Wake() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
@@ -73,7 +78,7 @@ func (q *Queue) Resync() {
 	q.mu.Unlock()
 }
 
-// Ready is signalled after a Push; a receiver then calls Take.
+// Ready is signalled by Wake; a receiver then calls Take.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
 // Take returns every queued record, oldest first, and whether the whole
@@ -86,6 +91,20 @@ func (q *Queue) Take() (batch []herdstore.Record, resync bool) {
 	q.resync = false
 	q.inFlight = len(batch) > 0 || resync
 	return batch, resync
+}
+
+// TakeUpdates is Take for a writer that cannot send the whole table: while
+// a resync is pending it takes nothing and returns false.
+func (q *Queue) TakeUpdates() (batch []herdstore.Record, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.resync {
+		return nil, false
+	}
+	batch = q.records
+	q.records, q.spare = q.spare[:0], nil
+	q.inFlight = len(batch) > 0
+	return batch, true
 }
 
 // Written reports that the batch of the last Take is written, and gives its
@@ -105,6 +124,13 @@ func (q *Queue) Idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.records) == 0 && !q.resync && !q.inFlight
+}
+
+// Waiting reports whether records or a resync wait to be written.
+func (q *Queue) Waiting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.records) > 0 || q.resync
 }
 
 // Len returns the number of pending records.

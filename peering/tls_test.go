@@ -87,7 +87,8 @@ func loadTLS(t *testing.T, leaf *testcerts.Leaf, ca *testcerts.CA) *TLS {
 }
 
 // TestLinkOverMutualTLS dials a peer over TLS: the peer sees this server's
-// certificate, and the records arrive encrypted.
+// certificate, and the records arrive encrypted, all written by the link's
+// goroutine, even on a quiet link: a sender's direct write would bypass TLS.
 func TestLinkOverMutualTLS(t *testing.T) {
 	ca := testcerts.NewCA(t, "herd CA")
 	self := ca.Leaf(t, testcerts.Options{DNSNames: []string{"Self"}})
@@ -96,6 +97,7 @@ func TestLinkOverMutualTLS(t *testing.T) {
 	store := herdstore.New()
 	store.Put(record("a", "1"))
 	l := NewLink("P", ln.Addr().String(), loadTLS(t, self, ca), store, zap.NewNop())
+	l.quietAfter = 0
 	l.Start()
 	defer l.Close()
 	var conn *tls.Conn
@@ -113,9 +115,19 @@ func TestLinkOverMutualTLS(t *testing.T) {
 		t.Errorf("SNI %q, want the peer's name P", st.ServerName)
 	}
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
 	if err != nil || strings.TrimSuffix(line, "\n") != record("a", "1").Line() {
 		t.Fatalf("catch-up over TLS: %q, %v", line, err)
+	}
+	waitIdle(t, l)
+	if l.writeQueued() {
+		t.Error("a TLS link wrote from the sender's goroutine")
+	}
+	l.Send(record("b", "1"))
+	line, err = r.ReadString('\n')
+	if err != nil || strings.TrimSuffix(line, "\n") != record("b", "1").Line() {
+		t.Fatalf("update over TLS: %q, %v", line, err)
 	}
 }
 
