@@ -35,13 +35,15 @@ const (
 	writeBufferBytes = 64 << 10
 	// drainPoll is how often Drain looks at the queue.
 	drainPoll = 5 * time.Millisecond
-	// quietAfter is how long a link must have gone unflushed before Flush
-	// writes from the caller's goroutine. A busy link's goroutine batches
-	// what many connections queue; on a link with fewer updates than one a
-	// millisecond, waking it would only add a hand-off between threads to
-	// every hop a record makes. (Half a millisecond also passed often under
-	// load: whenever the machine gave the server no CPU for that long.)
+	// quietAfter is the gap between Flushes that makes a link quiet, so that
+	// Flush writes from the caller's goroutine. A busy link's goroutine
+	// batches what many connections queue; on a link with fewer updates than
+	// one a millisecond, waking it would only add a hand-off between threads
+	// to every hop a record makes.
 	quietAfter = time.Millisecond
+	// quietMaxRecords is the most records a Flush writes from the caller's
+	// goroutine: more are a busy link's, for its goroutine to write.
+	quietMaxRecords = 64
 )
 
 // Table is what a link catches its peer up from.
@@ -71,8 +73,10 @@ type Link struct {
 	bytesRecv atomic.Int64
 
 	out connWriter
-	// lastFlush is when Flush was last called, from monotonic.
+	// lastFlush is when Flush was last called, from monotonic; gapped is
+	// set if that call came quietAfter after the one before.
 	lastFlush atomic.Int64
+	gapped    atomic.Bool
 	// quietAfter is the package's quietAfter, or another value in tests.
 	quietAfter time.Duration
 }
@@ -189,15 +193,17 @@ func (l *Link) Send(r herdstore.Record) {
 // once it has pushed what it has, so that a burst leaves in one write.
 func (l *Link) Push(r herdstore.Record) { l.queue.Push(r) }
 
-// Flush has what was pushed written, and never blocks. On a link that was
-// not flushed for quietAfter the caller writes it at once, if the connection
-// takes it without blocking; otherwise the link's goroutine is woken to write
-// it, batched with whatever is pushed meanwhile. (A busy link's goroutine may
-// take the records before their pusher flushes: what counts is how often
-// Flush is called, not what it finds.)
+// Flush has what was pushed written, and never blocks. On a quiet link, one
+// whose last two Flushes each came quietAfter after the one before, the
+// caller writes it at once, if the connection takes it without blocking;
+// otherwise the link's goroutine is woken to write it, batched with whatever
+// is pushed meanwhile. One long gap is not enough: a loaded server that the
+// machine gave no CPU for a while sees one too, and there a write per update
+// would cost more than the hand-off it saves.
 func (l *Link) Flush() {
 	now := monotonic()
-	quiet := now-l.lastFlush.Swap(now) >= int64(l.quietAfter)
+	gapped := now-l.lastFlush.Swap(now) >= int64(l.quietAfter)
+	quiet := l.gapped.Swap(gapped) && gapped
 	if l.queue.Waiting() && (!quiet || !l.writeQueued()) {
 		l.queue.Wake()
 	}
@@ -354,8 +360,9 @@ func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, b
 // writeQueued writes the queued records from the calling goroutine without
 // blocking, and reports whether it wrote them all. It leaves them to the
 // link's goroutine when that is writing, when the link is down or over TLS,
-// when a catch-up is due, and when the socket does not take every byte: the
-// rest is then the first thing the goroutine writes.
+// when a catch-up is due, when more than quietMaxRecords wait, and when the
+// socket does not take every byte: the rest is then the first thing the
+// goroutine writes.
 func (l *Link) writeQueued() bool {
 	o := &l.out
 	if !o.mu.TryLock() {
@@ -365,7 +372,7 @@ func (l *Link) writeQueued() bool {
 	if o.raw == nil || len(o.unsent) > 0 || !time.Now().Before(o.writeBy) {
 		return false
 	}
-	batch, ok := l.queue.TakeUpdates()
+	batch, ok := l.queue.TakeFew(quietMaxRecords)
 	if !ok {
 		return false
 	}
@@ -379,7 +386,7 @@ func (l *Link) writeQueued() bool {
 		o.buf = append(o.buf, '\n')
 	}
 	n, err := writeNonBlocking(o.raw, o.buf)
-	if cap(o.buf) > writeBufferBytes {
+	if cap(o.buf) > writeBufferBytes { // a few records of very long lines
 		defer func() { o.buf = nil }()
 	}
 	if n < len(o.buf) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -269,7 +270,7 @@ func waitIdle(t *testing.T, l *Link) {
 
 // TestFlushWritesAtOnceOnlyOnAQuietLink sends one record on a link that has
 // been quiet and one right after it: the first is written by the sender, the
-// second by the link's goroutine. Over TLS the goroutine writes both.
+// second by the link's goroutine.
 func TestFlushWritesAtOnceOnlyOnAQuietLink(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	p := listenPeer(t)
@@ -280,22 +281,85 @@ func TestFlushWritesAtOnceOnlyOnAQuietLink(t *testing.T) {
 	s, conn := p.next(t)
 	waitIdle(t, l)
 
-	l.quietAfter = 0 // quiet now, whenever it last wrote
-	quiet := record("quiet", "1")
-	l.Send(quiet)
+	// Quiet from now on: the first Flush sees a gap, the next a second one.
+	l.quietAfter = 0
+	l.Flush()
+	l.Send(record("quiet", "1"))
 	if got := l.Status().Sent; got != 1 {
 		t.Fatalf("records sent when Send returned on a quiet link = %d, want 1", got)
 	}
 	l.quietAfter = time.Hour // busy from now on
-	busy := record("busy", "1")
-	l.Send(busy)
+	l.Send(record("busy", "1"))
 	readLines(t, s, conn, 2)
+	waitWrites(t, logs, 2)
+	// One gap after a busy spell is not quiet yet; the next one is.
+	l.quietAfter = 0
+	l.Send(record("after-busy", "1"))
+	readLines(t, s, conn, 1)
+	waitWrites(t, logs, 3)
+	l.Send(record("quiet-again", "1"))
+	readLines(t, s, conn, 1)
 
 	var direct []bool
-	for _, e := range logs.FilterMessage("sent to peer").All() {
+	for _, e := range waitWrites(t, logs, 4) {
 		direct = append(direct, e.ContextMap()["direct"] == true)
 	}
-	if len(direct) != 2 || !direct[0] || direct[1] {
-		t.Errorf("writes direct from the sender: %v, want [true false]", direct)
+	if want := []bool{true, false, false, true}; !slices.Equal(direct, want) {
+		t.Errorf("writes direct from the sender: %v, want %v", direct, want)
+	}
+}
+
+// waitWrites waits until n writes were logged, since a link's goroutine logs
+// its write after making it, and returns their entries.
+func waitWrites(t *testing.T, logs *observer.ObservedLogs, n int) []observer.LoggedEntry {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries := logs.FilterMessage("sent to peer").All()
+		if len(entries) >= n {
+			return entries
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes logged, want %d", len(entries), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestQuietWriteTakesOnlyAFewRecords writes on a link whose goroutine never
+// runs: more than quietMaxRecords are left queued for it, as many are
+// written.
+func TestQuietWriteTakesOnlyAFewRecords(t *testing.T) {
+	p := listenPeer(t)
+	l := NewLink("P", p.ln.Addr().String(), nil, herdstore.New(), zap.NewNop())
+	client, err := net.Dial("tcp", p.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	s, conn := p.next(t)
+	l.out.attach(client)
+	l.out.mu.Lock()
+	l.out.extendDeadline()
+	l.out.mu.Unlock()
+	batch, _ := l.queue.Take() // as if the catch-up were written
+	l.queue.Written(batch)
+
+	for i := range quietMaxRecords + 1 {
+		l.Push(record(fmt.Sprint("many-", i), "1"))
+	}
+	if l.writeQueued() || l.Pending() != quietMaxRecords+1 {
+		t.Fatalf("%d records: written from the caller, %d left pending", quietMaxRecords+1, l.Pending())
+	}
+	batch, _ = l.queue.Take()
+	l.queue.Written(batch)
+	for i := range quietMaxRecords {
+		l.Push(record(fmt.Sprint("few-", i), "1"))
+	}
+	if !l.writeQueued() || l.Pending() != 0 {
+		t.Fatalf("%d records: not written from the caller, %d left pending", quietMaxRecords, l.Pending())
+	}
+	if got := readLines(t, s, conn, quietMaxRecords); got[0] != record("few-0", "1").Line() {
+		t.Errorf("first line %q", got[0])
 	}
 }

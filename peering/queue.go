@@ -93,12 +93,13 @@ func (q *Queue) Take() (batch []herdstore.Record, resync bool) {
 	return batch, resync
 }
 
-// TakeUpdates is Take for a writer that cannot send the whole table: while
-// a resync is pending it takes nothing and returns false.
-func (q *Queue) TakeUpdates() (batch []herdstore.Record, ok bool) {
+// TakeFew is Take for a writer that only sends a few updates: while a
+// resync is pending or more than max records wait, it takes nothing and
+// returns false.
+func (q *Queue) TakeFew(max int) (batch []herdstore.Record, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.resync {
+	if q.resync || len(q.records) > max {
 		return nil, false
 	}
 	batch = q.records
