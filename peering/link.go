@@ -369,8 +369,15 @@ func (l *Link) writeQueued() bool {
 		return false
 	}
 	defer o.mu.Unlock()
-	if o.raw == nil || len(o.unsent) > 0 || !time.Now().Before(o.writeBy) {
+	if o.raw == nil || len(o.unsent) > 0 {
 		return false
+	}
+	// A write fails at once past the deadline, even one that cannot block: a
+	// link whose updates are seconds apart extends it here.
+	if time.Until(o.writeBy) < writeTimeout/2 {
+		if err := o.extendDeadline(); err != nil {
+			return false
+		}
 	}
 	batch, ok := l.queue.TakeFew(quietMaxRecords)
 	if !ok {

@@ -328,7 +328,7 @@ func waitWrites(t *testing.T, logs *observer.ObservedLogs, n int) []observer.Log
 
 // TestQuietWriteTakesOnlyAFewRecords writes on a link whose goroutine never
 // runs: more than quietMaxRecords are left queued for it, as many are
-// written.
+// written, although the last write's deadline has long passed.
 func TestQuietWriteTakesOnlyAFewRecords(t *testing.T) {
 	p := listenPeer(t)
 	l := NewLink("P", p.ln.Addr().String(), nil, herdstore.New(), zap.NewNop())
@@ -339,9 +339,9 @@ func TestQuietWriteTakesOnlyAFewRecords(t *testing.T) {
 	defer client.Close()
 	s, conn := p.next(t)
 	l.out.attach(client)
-	l.out.mu.Lock()
-	l.out.extendDeadline()
-	l.out.mu.Unlock()
+	// As on a link whose last write was long ago: the deadline has passed.
+	l.out.writeBy = time.Now().Add(-time.Minute)
+	client.SetWriteDeadline(l.out.writeBy)
 	batch, _ := l.queue.Take() // as if the catch-up were written
 	l.queue.Written(batch)
 
