@@ -188,6 +188,7 @@ func (a *App) Start() error {
 	a.node.limits.Store(new(a.limits()))
 	a.node.configure(a.Name, a.Peers, a.places, a.auth, a.logger)
 	a.node.applyLimits(a.Limits)
+	a.node.markReady()
 	a.logger.Info("herd server started", zap.String("name", a.Name), zap.Int("peers", len(a.Peers)), zap.Int("clients", a.node.store.Len()),
 		zap.String("peer_auth", a.auth.mode), zap.Bool("peer_links_tls", a.auth.tls != nil))
 	if a.auth.mode == PeerAuthOff {

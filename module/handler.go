@@ -121,6 +121,9 @@ func (h *Handler) Validate() error {
 // more input is buffered and written in one write each time the input runs
 // dry, so every reply goes out whole.
 func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
+	if !h.node.awaitReady() {
+		return nil
+	}
 	if !h.node.openConnection(h.MaxConnections) {
 		if h.node.connectionsFull.CompareAndSwap(false, true) {
 			h.logger.Warn("connection limit reached; closing new connections until some end",

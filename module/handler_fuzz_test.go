@@ -2,7 +2,6 @@ package module
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -12,8 +11,6 @@ import (
 	"github.com/mholt/caddy-l4/layer4"
 	"go.uber.org/zap"
 
-	"github.com/caddy-herd/caddy-herd/herdstore"
-	"github.com/caddy-herd/caddy-herd/peering"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
@@ -121,11 +118,10 @@ func BenchmarkHandleIAMAT(b *testing.B) {
 		script.WriteString(strconv.Itoa(i))
 		script.WriteString(" +34.068930-118.445127 1520023934.918963997\n")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
-	n.links.Store(new([]*peering.Link))
+	n := newNode()
+	defer n.cancel()
 	n.configure("Bench", nil, nil, nil, zap.NewNop())
+	n.markReady()
 	h := &Handler{MaxLineBytes: 4096, node: n, logger: zap.NewNop()}
 	b.ReportAllocs()
 	b.SetBytes(int64(script.Len()))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
-	"github.com/caddy-herd/caddy-herd/peering"
 	"github.com/caddy-herd/caddy-herd/places"
 )
 
@@ -35,12 +35,9 @@ func (p *stubPlaces) Nearby(_ context.Context, q places.Query) ([]byte, error) {
 
 func newTestNode(t *testing.T, provider places.Provider) *node {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
-	n.stats.started = time.Now()
-	n.links.Store(new([]*peering.Link))
-	n.logger.Store(zap.NewNop())
+	n := newNode()
 	n.configure("Test", nil, provider, nil, zap.NewNop())
+	n.markReady()
 	t.Cleanup(func() { n.Destruct() })
 	return n
 }
@@ -138,6 +135,40 @@ func TestHandlerIdleTimeout(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("an idle connection was not closed")
+	}
+}
+
+// TestHandlerWaitsForTheHerdToStart connects before the herd app has
+// started, as when Caddy starts the layer4 app first: the line is answered
+// once the node is configured, with its name, and a node that ends before
+// starting ends the connection.
+func TestHandlerWaitsForTheHerdToStart(t *testing.T) {
+	n := newNode()
+	t.Cleanup(func() { n.Destruct() })
+	conn, _ := serveOne(t, testHandler(n))
+	line := "IAMAT kiwi +34.068930-118.445127 1621464827.959498503\n"
+	// A pipe's write ends when the other side reads: nothing may be read yet.
+	conn.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := io.WriteString(conn, line); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("writing before the herd started: %v; want the deadline to pass unread", err)
+	}
+	conn.SetWriteDeadline(time.Time{})
+	go io.WriteString(conn, line)
+	n.configure("Late", nil, nil, nil, zap.NewNop())
+	n.markReady()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(reply, "AT Late ") {
+		t.Fatalf("reply %q, %v; want an AT from Late", reply, err)
+	}
+
+	never := newNode()
+	_, done := serveOne(t, testHandler(never))
+	never.Destruct()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection waiting for a node that ended was not closed")
 	}
 }
 

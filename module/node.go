@@ -44,6 +44,12 @@ type node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// ready is closed once the first config's herd app has started: Caddy
+	// may start the layer4 app first, and until then the node has no name
+	// and no peer authentication to answer with.
+	ready     chan struct{}
+	readyOnce sync.Once
+
 	stats stats
 
 	// clients holds the per-IP limits' state.
@@ -78,18 +84,37 @@ type placesProvider struct {
 
 func loadNode() (*node, error) {
 	v, _, err := nodes.LoadOrNew(nodeKey, func() (caddy.Destructor, error) {
-		ctx, cancel := context.WithCancel(context.Background())
-		n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel}
-		n.stats.started = time.Now()
-		n.links.Store(new([]*peering.Link))
-		n.logger.Store(zap.NewNop())
-		n.auth.Store(offPolicy)
-		return n, nil
+		return newNode(), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*node), nil
+}
+
+// newNode returns a node with an empty table, not ready until markReady.
+func newNode() *node {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel, ready: make(chan struct{})}
+	n.stats.started = time.Now()
+	n.links.Store(new([]*peering.Link))
+	n.logger.Store(zap.NewNop())
+	n.auth.Store(offPolicy)
+	return n
+}
+
+// markReady lets connections be served: a config has configured the node.
+func (n *node) markReady() { n.readyOnce.Do(func() { close(n.ready) }) }
+
+// awaitReady waits until the node is ready and reports whether it is, false
+// if it ended first.
+func (n *node) awaitReady() bool {
+	select {
+	case <-n.ready:
+		return true
+	case <-n.ctx.Done():
+		return false
+	}
 }
 
 // linkKey is what makes a link unchanged across a reload: the peer's name
