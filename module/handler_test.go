@@ -116,9 +116,7 @@ func TestHandlerClosesOnLongLine(t *testing.T) {
 	if got, _ := r.ReadString('\n'); !strings.HasPrefix(got, "AT Test ") {
 		t.Errorf("reply before the long line: %q", got)
 	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	if !closedWithin(done) {
 		t.Fatal("the connection stayed open after a line over max_line_bytes")
 	}
 	if _, ok := n.store.Get([]byte("k")); !ok {
@@ -131,9 +129,7 @@ func TestHandlerIdleTimeout(t *testing.T) {
 	h := testHandler(n)
 	h.IdleTimeout = caddy.Duration(50 * time.Millisecond)
 	_, done := serveOne(t, h)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	if !closedWithin(done) {
 		t.Fatal("an idle connection was not closed")
 	}
 }
@@ -165,9 +161,7 @@ func TestHandlerWaitsForTheHerdToStart(t *testing.T) {
 	never := newNode()
 	_, done := serveOne(t, testHandler(never))
 	never.Destruct()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	if !closedWithin(done) {
 		t.Fatal("a connection waiting for a node that ended was not closed")
 	}
 }
@@ -176,9 +170,7 @@ func TestHandlerEndsWhenNodeCloses(t *testing.T) {
 	n := newTestNode(t, nil)
 	_, done := serveOne(t, testHandler(n))
 	n.Destruct()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	if !closedWithin(done) {
 		t.Fatal("an open connection survived the node")
 	}
 }
