@@ -141,6 +141,7 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 		cx:  cx,
 		log: h.logger.With(zap.Uint64("conn", connectionIDs.Add(1)), zap.String("remote", remote.String())),
 	}
+	c.debug = c.log.Core().Enabled(zapcore.DebugLevel)
 	if addr, ok := remote.(*net.TCPAddr); ok {
 		c.remote = addr.AddrPort()
 	} else {
@@ -165,6 +166,9 @@ type session struct {
 	remote netip.AddrPort
 	ip     *ipState // its client IP's limits; nil for a peer
 	log    *zap.Logger
+	// debug is whether log takes debug entries; a config's log levels stay
+	// as they are for its connections, and asking per line costs.
+	debug  bool
 	out    []byte
 	fields [][]byte
 	line   []byte
@@ -182,14 +186,18 @@ type session struct {
 	ahead   int
 	clients [][]byte
 
-	// flooded is set when a line changed the table, until the links are
-	// flushed.
-	flooded bool
+	// floods holds the records the lines changed the table with, until the
+	// links are flushed.
+	floods floods
+
+	// readAt is when the last read from the connection returned: the
+	// receive time of every line it brought.
+	readAt time.Time
 }
 
 // serve runs the read loop and says why it ended.
 func (c *session) serve() string {
-	r := bufio.NewReaderSize(c.cx, c.h.MaxLineBytes+1)
+	r := bufio.NewReaderSize(floodingReader{c}, c.h.MaxLineBytes+1)
 	idle := time.Duration(c.h.IdleTimeout)
 	for {
 		if r.Buffered() == 0 {
@@ -200,7 +208,11 @@ func (c *session) serve() string {
 				c.cx.SetReadDeadline(time.Now().Add(idle))
 			}
 		}
+		buffered := r.Buffered()
 		line, err := r.ReadSlice('\n')
+		if r.Buffered()+len(line) != buffered {
+			c.readAt = time.Now()
+		}
 		if err == nil {
 			c.lookAhead(line, r)
 		}
@@ -240,11 +252,25 @@ func (c *session) serve() string {
 // flush has the links write the updates they were given, then writes the
 // collected replies in one write, and reports whether they were written.
 func (c *session) flush() bool {
-	if c.flooded {
-		c.flooded = false
-		c.h.node.flushLinks()
-	}
+	c.flood()
 	return c.writeReplies()
+}
+
+// flood has the links write the updates the lines read so far made.
+func (c *session) flood() {
+	if len(c.floods.updates) > 0 {
+		c.h.node.flood(&c.floods)
+	}
+}
+
+// floodingReader reads from the session's connection, flooding the updates
+// of the lines read before first: a peer that streams without pause leaves
+// no time when its input runs dry, and its updates would wait for one.
+type floodingReader struct{ c *session }
+
+func (r floodingReader) Read(p []byte) (int, error) {
+	r.c.flood()
+	return r.c.cx.Read(p)
 }
 
 // writeReplies writes the collected replies and reports success.
@@ -270,8 +296,8 @@ func (c *session) handleLine(raw []byte) {
 	if len(msg) == 0 {
 		return
 	}
-	if ce := c.log.Check(zapcore.DebugLevel, "received"); ce != nil {
-		ce.Write(zap.ByteString("line", msg))
+	if c.debug {
+		c.log.Debug("received", zap.ByteString("line", msg))
 	}
 	c.fields = protocol.Fields(c.fields, msg)
 	start := len(c.out)
@@ -296,23 +322,19 @@ func (c *session) handleLine(raw []byte) {
 	if ok || cmd != protocol.AT {
 		c.h.node.stats.countMessage(c.fields, cmd, ok)
 	}
-	if len(c.out) > start {
-		if ce := c.log.Check(zapcore.DebugLevel, "sent"); ce != nil {
-			ce.Write(zap.ByteString("reply", c.out[start:]))
-		}
+	if c.debug && len(c.out) > start {
+		c.log.Debug("sent", zap.ByteString("reply", c.out[start:]))
 	}
 }
 
 func (c *session) iamat() {
-	received := time.Now()
+	received := c.readAt
 	defer func() { iamatDuration.Observe(time.Since(received).Seconds()) }()
 	start := len(c.out)
 	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), received.UnixNano(), c.fields)
 	r := herdstore.MakeRecord(c.out[start:], herdstore.Origin{Arrived: received.UnixNano(), From: c.remote})
 	c.out = append(c.out, '\n')
-	if c.h.node.apply(r, "") {
-		c.flooded = true
-	} else {
+	if !c.h.node.apply(r, "", &c.floods) {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
 	}
 }
@@ -356,17 +378,16 @@ func (c *session) reject(msg []byte, r rejection) {
 
 func (c *session) at() {
 	c.line = protocol.AppendATLine(c.line[:0], c.fields)
-	r := herdstore.MakeRecord(c.line, herdstore.Origin{Arrived: time.Now().UnixNano(), From: c.remote})
+	r := herdstore.MakeRecord(c.line, herdstore.Origin{Arrived: c.readAt.UnixNano(), From: c.remote})
 	// Only a certificate names the sender for sure: several peers may share
 	// an address.
 	from := ""
 	if c.auth.mode == PeerAuthTLS {
 		from = c.peer
 	}
-	if c.h.node.apply(r, from) {
-		c.flooded = true
-		if ce := c.log.Check(zapcore.DebugLevel, "applied flood"); ce != nil {
-			ce.Write(zap.String("record", r.Line()))
+	if c.h.node.apply(r, from, &c.floods) {
+		if c.debug {
+			c.log.Debug("applied flood", zap.String("record", r.Line()))
 		}
 	}
 }

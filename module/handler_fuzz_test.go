@@ -2,6 +2,7 @@ package module
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -111,12 +112,29 @@ func FuzzHandler(f *testing.F) {
 // BenchmarkHandleIAMAT runs the whole handler over a script of IAMATs for
 // distinct clients: parse, store, format, reply.
 func BenchmarkHandleIAMAT(b *testing.B) {
+	benchmarkHandle(b, "IAMAT client-")
+}
+
+// BenchmarkHandleAT runs the whole handler over a peer's script of AT lines
+// for distinct clients: parse, normalize, store.
+func BenchmarkHandleAT(b *testing.B) {
+	benchmarkHandle(b, "AT Peer +0.000000001 client-")
+}
+
+// benchmarkHandle runs the handler over 10,000 lines, prefix, a client
+// number and a location and time each. Every run sends each client a later
+// time than the run before, so that every line updates the table, as a
+// client that moves does.
+func benchmarkHandle(b *testing.B, prefix string) {
 	const lines = 10000
+	const fraction = len("000000000\n")
 	var script bytes.Buffer
+	var ends []int
 	for i := 0; i < lines; i++ {
-		script.WriteString("IAMAT client-")
+		script.WriteString(prefix)
 		script.WriteString(strconv.Itoa(i))
-		script.WriteString(" +34.068930-118.445127 1520023934.918963997\n")
+		script.WriteString(" +34.068930-118.445127 1520023934.000000000\n")
+		ends = append(ends, script.Len())
 	}
 	n := newNode()
 	defer n.cancel()
@@ -125,9 +143,18 @@ func BenchmarkHandleIAMAT(b *testing.B) {
 	h := &Handler{MaxLineBytes: 4096, node: n, logger: zap.NewNop()}
 	b.ReportAllocs()
 	b.SetBytes(int64(script.Len()))
+	run := 0
 	for b.Loop() {
+		run++
+		later := fmt.Appendf(nil, "%09d", run)
+		for _, end := range ends {
+			copy(script.Bytes()[end-fraction:], later)
+		}
 		conn := &scriptConn{in: bytes.NewReader(script.Bytes())}
 		h.Handle(layer4.WrapConnection(conn, nil, zap.NewNop()), nil)
+	}
+	if got := n.stats.applied.Load(); got < int64(b.N*lines) {
+		b.Fatalf("%d of %d lines updated the table", got, b.N*lines)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,50 @@ func TestHandlerClosesOnLongLine(t *testing.T) {
 	}
 	if _, ok := n.store.Get([]byte("k")); !ok {
 		t.Error("the record sent before the long line was lost")
+	}
+}
+
+// TestHandlerStampsLinesWithTheirRead sends two IAMATs in one write and a
+// third after their replies: the two were received by one read, at one
+// time, so their skews are equal, and the third's is later. The record's
+// arrival time is that receive time too.
+func TestHandlerStampsLinesWithTheirRead(t *testing.T) {
+	n := newTestNode(t, nil)
+	conn, _ := serveOne(t, testHandler(n))
+	sent := time.Now()
+	clientTime := fmt.Sprintf("%d.%09d", sent.Unix(), sent.Nanosecond())
+	r := bufio.NewReader(conn)
+	skew := func() (float64, string) {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading: %v", err)
+		}
+		f := strings.Fields(line)
+		if len(f) != 6 {
+			t.Fatalf("reply %q", line)
+		}
+		s, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			t.Fatalf("skew of %q: %v", line, err)
+		}
+		return s, f[3]
+	}
+	go io.WriteString(conn, "IAMAT first +1+1 "+clientTime+"\nIAMAT second +1+1 "+clientTime+"\n")
+	first, _ := skew()
+	second, _ := skew()
+	go io.WriteString(conn, "IAMAT third +1+1 "+clientTime+"\n")
+	third, _ := skew()
+	if first != second {
+		t.Errorf("two lines of one read: skews %v and %v, want equal", first, second)
+	}
+	if third <= first {
+		t.Errorf("a line of a later read: skew %v, want more than %v", third, first)
+	}
+	r1, _ := n.store.Get([]byte("first"))
+	r3, _ := n.store.Get([]byte("third"))
+	if got, want := r3.Origin().Arrived-r1.Origin().Arrived, int64((third-first)*1e9); got < want-1000 || got > want+1000 {
+		t.Errorf("arrival times %d ns apart, skews %d ns", got, want)
 	}
 }
 

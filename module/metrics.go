@@ -23,7 +23,7 @@ var (
 	}, []string{"provider"})
 	iamatDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: metricsNamespace, Name: "iamat_duration_seconds",
-		Help:    "Time to handle one IAMAT: parse, store, queue floods and format the reply.",
+		Help:    "Time from the read that brought an IAMAT to its reply being formatted: parse, store and format it, after the lines of the same read before it.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
 	})
 	collectorsOnce sync.Once

@@ -170,38 +170,6 @@ func (n *node) configure(name string, peers []Peer, provider places.Provider, au
 	}
 }
 
-// apply stores r and, if it is newer than what the table held, queues it for
-// every peer but the record's origin server and the peer it came from (from,
-// "" when not known). It reports whether the table changed; the caller then
-// calls flushLinks, once for all the records it applies in a row.
-//
-// Neither of those two needs the record: the origin made it, and the sender
-// just stored it. Sending it back would only make them read, look up and drop
-// one echo per peer for every update, which in a star of three servers is as
-// much work as the update itself. A restarted origin relearns its own records
-// from the catch-up every link sends on connecting.
-func (n *node) apply(r herdstore.Record, from string) bool {
-	if !n.store.Put(r) {
-		n.stats.stale.Add(1)
-		return false
-	}
-	n.stats.applied.Add(1)
-	origin := r.Server()
-	for _, l := range *n.links.Load() {
-		if name := l.Name(); name != origin && name != from {
-			l.Push(r)
-		}
-	}
-	return true
-}
-
-// flushLinks has what apply queued written to the peers.
-func (n *node) flushLinks() {
-	for _, l := range *n.links.Load() {
-		l.Flush()
-	}
-}
-
 // provider returns the configured places provider, or nil.
 func (n *node) provider() *placesProvider {
 	return n.places.Load()

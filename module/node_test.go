@@ -3,6 +3,7 @@ package module
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -47,9 +48,11 @@ func TestDestructDeliversWhatWasQueued(t *testing.T) {
 	}
 
 	const updates = 50000
+	var f floods
 	for i := 0; i < updates; i++ {
-		n.apply(herdstore.NewRecord(fmt.Sprintf("AT Test +0.000000001 client-%d +1+1 %d", i, i)), "")
+		n.apply(herdstore.NewRecord(fmt.Sprintf("AT Test +0.000000001 client-%d +1+1 %d", i, i)), "", &f)
 	}
+	n.flood(&f)
 	n.Destruct()
 	select {
 	case clients := <-received:
@@ -97,13 +100,14 @@ func TestApplySkipsOriginAndSender(t *testing.T) {
 
 	relayed := "AT Origin +0.5 kiwi +34.068930-118.445127 1621464827.959498503"
 	own := "AT Test +0.1 kiwi +34.068930-118.445127 1621464828.000000000"
-	if !n.apply(herdstore.NewRecord(relayed), "Sender") {
+	var f floods
+	if !n.apply(herdstore.NewRecord(relayed), "Sender", &f) {
 		t.Fatal("the relayed record was not stored")
 	}
-	if !n.apply(herdstore.NewRecord(own), "") {
+	if !n.apply(herdstore.NewRecord(own), "", &f) {
 		t.Fatal("the newer own record was not stored")
 	}
-	n.flushLinks()
+	n.flood(&f)
 	want := map[string][]string{
 		"Origin": {own},
 		"Sender": {own},
@@ -131,5 +135,46 @@ func waitCaughtUp(t *testing.T, n *node) {
 		waitUntil(t, "link "+l.Name()+" up and caught up", func() bool {
 			return l.Status().Up && l.Drain(0)
 		})
+	}
+}
+
+// TestFloodsBeforeWaitingForInput has a peer connection send a complete AT
+// line and half of the next one, then nothing: the input never runs dry at
+// a line's end, yet the complete line is flooded while the handler waits for
+// the rest.
+func TestFloodsBeforeWaitingForInput(t *testing.T) {
+	peer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	lines := make(chan string, 1)
+	go func() {
+		conn, err := peer.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		sc := bufio.NewScanner(conn)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	n := newTestNode(t, nil)
+	n.configure("Test", []Peer{{Name: "P", Address: peer.Addr().String()}}, nil, nil, zap.NewNop())
+	waitCaughtUp(t, n)
+
+	conn, _ := serveOne(t, testHandler(n))
+	complete := "AT Other +0.5 kiwi +34.068930-118.445127 1621464827.959498503"
+	if _, err := io.WriteString(conn, complete+"\nAT Other +0.5 kiwi2 +34.0"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-lines:
+		if got != complete {
+			t.Errorf("the peer read %q, want %q", got, complete)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the complete line was not flooded while the connection waited for the rest of the next")
 	}
 }

@@ -189,9 +189,9 @@ func (l *Link) Send(r herdstore.Record) {
 	l.Flush()
 }
 
-// Push queues a record for the peer without writing it: the caller flushes
+// Push queues records for the peer without writing them: the caller flushes
 // once it has pushed what it has, so that a burst leaves in one write.
-func (l *Link) Push(r herdstore.Record) { l.queue.Push(r) }
+func (l *Link) Push(rs ...herdstore.Record) { l.queue.Push(rs...) }
 
 // Flush has what was pushed written, and never blocks. On a quiet link, one
 // whose last two Flushes each came quietAfter after the one before, the

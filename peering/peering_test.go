@@ -53,28 +53,46 @@ func TestQueueOverflowAsksForResync(t *testing.T) {
 		name      string
 		tableSize int
 		bound     int
+		// batch is how many records each Push carries.
+		batch int
 	}{
-		{"small table: the floor bounds it", 10, minQueueBound},
-		{"large table: its size bounds it", 3 * minQueueBound, 3 * minQueueBound},
+		{"small table: the floor bounds it", 10, minQueueBound, 1},
+		{"large table: its size bounds it", 3 * minQueueBound, 3 * minQueueBound, 1},
+		{"pushed in batches that fill it exactly", 10, minQueueBound, 64},
+		{"pushed in one batch", 3 * minQueueBound, 3 * minQueueBound, 3 * minQueueBound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			q := NewQueue(func() int { return tt.tableSize })
 			q.Take()
 			q.Written(nil)
+			var batch []herdstore.Record
 			for i := range tt.bound {
-				q.Push(record(fmt.Sprint(i), "1"))
+				batch = append(batch, record(fmt.Sprint(i), "1"))
+				if len(batch) == tt.batch {
+					q.Push(batch...)
+					batch = batch[:0]
+				}
 			}
 			if q.Len() != tt.bound {
-				t.Fatalf("Len = %d after %d pushes", q.Len(), tt.bound)
+				t.Fatalf("Len = %d after pushing %d records", q.Len(), tt.bound)
 			}
-			q.Push(record("one-more", "1"))
-			q.Push(record("and-another", "1"))
+			q.Push(record("one-more", "1"), record("and-another", "1"))
 			if q.Len() != 0 {
 				t.Fatalf("Len = %d after overflowing, want 0", q.Len())
 			}
 			if batch, resync := q.Take(); len(batch) != 0 || !resync {
 				t.Fatalf("Take after overflow = %d records, resync %v", len(batch), resync)
+			}
+			q.Written(nil)
+
+			// A batch that would cross the bound overflows it too.
+			for i := range tt.bound - 1 {
+				q.Push(record(fmt.Sprint(i), "2"))
+			}
+			q.Push(record("crossing", "2"), record("the-bound", "2"))
+			if batch, resync := q.Take(); len(batch) != 0 || !resync {
+				t.Fatalf("Take after a batch crossed the bound = %d records, resync %v", len(batch), resync)
 			}
 		})
 	}

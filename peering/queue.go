@@ -41,19 +41,23 @@ func NewQueue(bound func() int) *Queue {
 	return &Queue{bound: bound, resync: true, ready: make(chan struct{}, 1)}
 }
 
-// Push queues r. It never blocks, and it does not wake the link: the pusher
-// calls Wake, or writes the queue itself, once it has pushed what it has.
-func (q *Queue) Push(r herdstore.Record) {
+// Push queues rs, in order. It never blocks, and it does not wake the link:
+// the pusher calls Wake, or writes the queue itself, once it has pushed what
+// it has.
+func (q *Queue) Push(rs ...herdstore.Record) {
+	if len(rs) == 0 {
+		return
+	}
 	q.mu.Lock()
 	switch {
 	case q.resync:
-		// The coming resync reads the table, which already holds r.
-	case len(q.records) >= minQueueBound && len(q.records) >= q.bound():
+		// The coming resync reads the table, which already holds rs.
+	case len(q.records)+len(rs) > max(minQueueBound, q.bound()):
 		clear(q.records)
 		q.records = q.records[:0]
 		q.resync = true
 	default:
-		q.records = append(q.records, r)
+		q.records = append(q.records, rs...)
 	}
 	q.mu.Unlock()
 }
