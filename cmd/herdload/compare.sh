@@ -30,9 +30,9 @@
 # MEMORY_SIZES (default "1000 100000 1000000"), CATCHUP_CLIENTS (default
 # 1000000), SCALE_SIZES (default "1000 100000 1000000"),
 # SCALE_CONNS (default "10 100 1000"), ROUNDS (default 1: how many times each
-# IAMAT row measures the herd, raw and Redis in turn, and the propagation
-# probes run on the herd and the raw relays in turn; with more, the rows show
-# medians and the range of each ratio over the rounds).
+# IAMAT and scale row measures the herd and its baselines in turn, and the
+# propagation probes run on the herd and the raw relays in turn; with more,
+# the rows show medians and the range of each ratio over the rounds).
 set -euo pipefail
 
 command_line="$0 $*"
@@ -187,6 +187,20 @@ spread() {
 	fi
 }
 
+# spread_of FIELD BASE LINE...: spread of FIELD in each line divided by BASE.
+spread_of() {
+	local name=$1 base=$2 line ratios=()
+	shift 2
+	for line in "$@"; do ratios+=("$(calc %.4f "$(field "$name" "$line") / $base")"); done
+	spread "${ratios[@]}"
+}
+# rounds_note WHAT: says, with ROUNDS above 1, how a row was measured.
+rounds_note() {
+	if [ "$rounds" -gt 1 ]; then
+		echo "# each row: $rounds rounds of $1 in turn; medians, and each ratio's range over the rounds"
+	fi
+}
+
 # json_int URL KEY: the sum of every "KEY": <integer> in the JSON at URL; 0
 # when nothing answers.
 json_int() {
@@ -276,9 +290,7 @@ section_iamat() {
 	echo "## IAMAT throughput: herd (A floods to two live peers) vs raw line server vs Redis + 2 replicas (GEOADD)"
 	echo "# herdload iamat -addr <server> -c C -p P -d ${seconds}s -prefix h; redis-benchmark -c C -P P -r 100000 GEOADD"
 	echo "# both update a keyspace of 100000 clients (herdload's default -clients), the same one in every run"
-	if [ "$rounds" -gt 1 ]; then
-		echo "# each row: $rounds rounds of herd, raw, Redis in turn; medians, and each ratio's range over the rounds"
-	fi
+	rounds_note "herd, raw, Redis"
 	printf "%-5s %-3s %12s %12s %12s %18s %18s   %s\n" C P herd/s raw/s redis/s herd/raw herd/redis "herd p50/p99 us"
 	local conns pipe round
 	for conns in 1 10 50 1000; do
@@ -615,15 +627,22 @@ section_scale() {
 	start raw "$herdload" raw -addr "127.0.0.1:$raw"
 	waitport "$raw"
 	fill_table "$a" 100000
-	printf "%-6s %12s %12s %12s %10s %14s   %s\n" C herd/s "herd/herd@$(cut -d' ' -f1 <<<"$scale_conns")" raw/s herd/raw "floods/IAMAT" "herd p50/p99 us"
-	local first="" n h out rout
+	rounds_note "herd and raw"
+	printf "%-6s %12s %18s %12s %18s %14s   %s\n" C herd/s "herd/herd@$(cut -d' ' -f1 <<<"$scale_conns")" raw/s herd/raw "floods/IAMAT" "herd p50/p99 us"
+	local first="" n h out rout round
 	for n in $scale_conns; do
-		out=$(measure_a -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
-		rout=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
-		h=$(field ops_per_sec "$out")
+		local outs=() routs=() to_raw=()
+		for ((round = 0; round < rounds; round++)); do
+			out=$(measure_a -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
+			rout=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$n" -p "$pipe" -d "${seconds}s" -clients 100000 -prefix s)
+			outs+=("$out") routs+=("$rout")
+			to_raw+=("$(calc %.4f "$(field ops_per_sec "$out") / $(field ops_per_sec "$rout")")")
+		done
+		h=$(over ops_per_sec median "${outs[@]}")
 		first=${first:-$h}
-		printf "%-6s %12s %12s %12s %10s %14s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field ops_per_sec "$rout")" \
-			"$(calc %.2f "$h / $(field ops_per_sec "$rout")")" "$(field floods "$out")" "$(field p50_us "$out")" "$(field p99_us "$out")"
+		printf "%-6s %12.0f %18s %12.0f %18s %14s   %s / %s\n" "$n" "$h" "$(spread_of ops_per_sec "$first" "${outs[@]}")" \
+			"$(over ops_per_sec median "${routs[@]}")" "$(spread "${to_raw[@]}")" "$(over floods median "${outs[@]}")" \
+			"$(over p50_us median "${outs[@]}")" "$(over p99_us median "${outs[@]}")"
 	done
 	stop_all
 
@@ -644,26 +663,33 @@ section_scale() {
 	local line="AT A +0.000000001 s-000000000000 +34.068930-118.445127 1795633160.000000000"
 	local smallest
 	smallest=$(cut -d' ' -f1 <<<"$scale_sizes")
-	printf "%-9s %12s %12s %14s %14s %14s %12s %14s %15s   %s\n" clients herd/s "herd/herd@$smallest" "floods/IAMAT" standalone/s "solo/solo@$smallest" \
+	rounds_note "herd, standalone and Redis"
+	printf "%-9s %12s %18s %14s %14s %18s %12s %18s %15s   %s\n" clients herd/s "herd/herd@$smallest" "floods/IAMAT" standalone/s "solo/solo@$smallest" \
 		redis/s "redis/redis@$smallest" held "herd p50/p99 us"
 	first=""
-	local sfirst="" rfirst="" sh sout r
+	local sfirst="" rfirst="" sh r round
 	for n in $scale_sizes; do
 		fill_table "$a" "$n"
 		fill_table "$solo" "$n"
 		redis-benchmark -p "$r0" -c 8 -P 64 -n $((3 * n)) -r "$n" -q SET s-__rand_int__ "$line" >/dev/null 2>&1
-		out=$(measure_a -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
-		sout=$("$herdload" iamat -addr "127.0.0.1:$solo" -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)
-		r=$(redis-benchmark -p "$r0" -c 50 -P "$pipe" -n 2000000 -r "$n" -q SET s-__rand_int__ "$line" 2>/dev/null |
-			tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
-		h=$(field ops_per_sec "$out")
-		sh=$(field ops_per_sec "$sout")
+		local outs=() souts=() rs=()
+		for ((round = 0; round < rounds; round++)); do
+			outs+=("$(measure_a -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)")
+			souts+=("$("$herdload" iamat -addr "127.0.0.1:$solo" -c 50 -p "$pipe" -d "${seconds}s" -clients "$n" -prefix s)")
+			r=$(redis-benchmark -p "$r0" -c 50 -P "$pipe" -n 2000000 -r "$n" -q SET s-__rand_int__ "$line" 2>/dev/null |
+				tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+			rs+=("ops_per_sec=$r")
+		done
+		h=$(over ops_per_sec median "${outs[@]}")
+		sh=$(over ops_per_sec median "${souts[@]}")
+		r=$(over ops_per_sec median "${rs[@]}")
 		first=${first:-$h}
 		sfirst=${sfirst:-$sh}
 		rfirst=${rfirst:-$r}
-		printf "%-9s %12s %12s %14s %14s %14s %12.0f %14s %15s   %s / %s\n" "$n" "$h" "$(calc %.2f "$h / $first")" "$(field floods "$out")" \
-			"$sh" "$(calc %.2f "$sh / $sfirst")" "$r" "$(calc %.2f "$r / $rfirst")" \
-			"$(herd_clients "$admin")/$(herd_clients "$solo_admin")" "$(field p50_us "$out")" "$(field p99_us "$out")"
+		printf "%-9s %12.0f %18s %14s %14.0f %18s %12.0f %18s %15s   %s / %s\n" "$n" "$h" "$(spread_of ops_per_sec "$first" "${outs[@]}")" \
+			"$(over floods median "${outs[@]}")" "$sh" "$(spread_of ops_per_sec "$sfirst" "${souts[@]}")" \
+			"$r" "$(spread_of ops_per_sec "$rfirst" "${rs[@]}")" \
+			"$(herd_clients "$admin")/$(herd_clients "$solo_admin")" "$(over p50_us median "${outs[@]}")" "$(over p99_us median "${outs[@]}")"
 	done
 	echo "# floods/IAMAT: records A sent per peer per IAMAT; below 1 when a link's queue overflowed and it resent the table instead"
 	echo "# redis keys held at the largest size: $(redis-cli -p "$r0" dbsize)"
