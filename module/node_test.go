@@ -71,27 +71,11 @@ func TestDestructDeliversWhatWasQueued(t *testing.T) {
 func TestApplySkipsOriginAndSender(t *testing.T) {
 	names := []string{"Origin", "Sender", "Other"}
 	var peers []Peer
-	lines := make(map[string]chan string)
+	lines := make(map[string]<-chan string)
 	for _, name := range names {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		peers = append(peers, Peer{Name: name, Address: ln.Addr().String()})
-		ch := make(chan string, 2)
+		address, ch := peerLines(t, 2)
+		peers = append(peers, Peer{Name: name, Address: address})
 		lines[name] = ch
-		go func() {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-			sc := bufio.NewScanner(conn)
-			for sc.Scan() {
-				ch <- sc.Text()
-			}
-		}()
 	}
 	n := newTestNode(t, nil)
 	n.configure("Test", peers, nil, nil, zap.NewNop())
@@ -143,25 +127,9 @@ func waitCaughtUp(t *testing.T, n *node) {
 // a line's end, yet the complete line is flooded while the handler waits for
 // the rest.
 func TestFloodsBeforeWaitingForInput(t *testing.T) {
-	peer, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	lines := make(chan string, 1)
-	go func() {
-		conn, err := peer.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		sc := bufio.NewScanner(conn)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	address, lines := peerLines(t, 1)
 	n := newTestNode(t, nil)
-	n.configure("Test", []Peer{{Name: "P", Address: peer.Addr().String()}}, nil, nil, zap.NewNop())
+	n.configure("Test", []Peer{{Name: "P", Address: address}}, nil, nil, zap.NewNop())
 	waitCaughtUp(t, n)
 
 	conn, _ := serveOne(t, testHandler(n))
@@ -177,4 +145,28 @@ func TestFloodsBeforeWaitingForInput(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the complete line was not flooded while the connection waited for the rest of the next")
 	}
+}
+
+// peerLines listens as a fake peer and returns its address and the lines it
+// reads from the first connection, in a channel buffering size of them.
+func peerLines(t *testing.T, size int) (string, <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	lines := make(chan string, size)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		sc := bufio.NewScanner(conn)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return ln.Addr().String(), lines
 }
