@@ -183,12 +183,6 @@ func (l *Link) Drain(timeout time.Duration) bool {
 	return true
 }
 
-// Send queues a record for the peer and flushes it. It never blocks.
-func (l *Link) Send(r herdstore.Record) {
-	l.queue.Push(r)
-	l.Flush()
-}
-
 // Push queues records for the peer without writing them: the caller flushes
 // once it has pushed what it has, so that a burst leaves in one write.
 func (l *Link) Push(rs ...herdstore.Record) { l.queue.Push(rs...) }

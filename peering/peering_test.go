@@ -180,7 +180,7 @@ func TestLinkCatchesUpThenStreamsAndRedials(t *testing.T) {
 	}
 	live := record("c", "2")
 	store.Put(live)
-	l.Send(live)
+	send(l, live)
 	if got := readLines(t, s, conn, 1); got[0] != live.Line() {
 		t.Fatalf("live update = %v", got)
 	}
@@ -242,7 +242,7 @@ func TestLinkResyncsAfterOverflow(t *testing.T) {
 				for c := range clients {
 					r := record(fmt.Sprintf("%s-%d", padding, c), fmt.Sprint(v))
 					store.Put(r)
-					l.Send(r)
+					send(l, r)
 					newest[r.Client()] = r.Line()
 					sent[r.Line()] = true
 				}
@@ -302,20 +302,20 @@ func TestFlushWritesAtOnceOnlyOnAQuietLink(t *testing.T) {
 	// Quiet from now on: the first Flush sees a gap, the next a second one.
 	l.quietAfter = 0
 	l.Flush()
-	l.Send(record("quiet", "1"))
+	send(l, record("quiet", "1"))
 	if got := l.Status().Sent; got != 1 {
 		t.Fatalf("records sent when Send returned on a quiet link = %d, want 1", got)
 	}
 	l.quietAfter = time.Hour // busy from now on
-	l.Send(record("busy", "1"))
+	send(l, record("busy", "1"))
 	readLines(t, s, conn, 2)
 	waitWrites(t, logs, 2)
 	// One gap after a busy spell is not quiet yet; the next one is.
 	l.quietAfter = 0
-	l.Send(record("after-busy", "1"))
+	send(l, record("after-busy", "1"))
 	readLines(t, s, conn, 1)
 	waitWrites(t, logs, 3)
-	l.Send(record("quiet-again", "1"))
+	send(l, record("quiet-again", "1"))
 	readLines(t, s, conn, 1)
 
 	var direct []bool
@@ -380,4 +380,10 @@ func TestQuietWriteTakesOnlyAFewRecords(t *testing.T) {
 	if got := readLines(t, s, conn, quietMaxRecords); got[0] != record("few-0", "1").Line() {
 		t.Errorf("first line %q", got[0])
 	}
+}
+
+// send pushes r to l and flushes it, as a connection does with its updates.
+func send(l *Link, r herdstore.Record) {
+	l.Push(r)
+	l.Flush()
 }

@@ -124,7 +124,7 @@ func TestLinkOverMutualTLS(t *testing.T) {
 	if l.writeQueued() {
 		t.Error("a TLS link wrote from the sender's goroutine")
 	}
-	l.Send(record("b", "1"))
+	send(l, record("b", "1"))
 	line, err = r.ReadString('\n')
 	if err != nil || strings.TrimSuffix(line, "\n") != record("b", "1").Line() {
 		t.Fatalf("update over TLS: %q, %v", line, err)
