@@ -3,8 +3,8 @@
 # run, and prints one table per measurement with the ratio to its baseline:
 #
 #   iamat      IAMAT throughput: a herd server with two live peers vs herdload's
-#              raw line server vs Redis with two replicas (GEOADD through
-#              redis-benchmark), same connections and pipelining
+#              raw line server vs Redis with two replicas (GEOADD and SET
+#              through redis-benchmark), same connections and pipelining
 #   propagate  IAMAT at A until the flood reaches a fake peer three hops away
 #              (A -> B -> C -> herdload), quiescent and under an open-loop load
 #              at half A's measured maximum; vs three raw relays
@@ -274,6 +274,28 @@ echo "runs:    ${seconds} s measured after a 1 s warm-up"
 
 # --- iamat -------------------------------------------------------------------
 
+# redis_line: the value the IAMAT comparison SETs for each client, the size of
+# the AT line a herd server stores for one of herdload's IAMATs.
+redis_line="AT Redis +0.000123456 client-__rand_int__ +34.068930-118.445127 1764000000.123456789"
+
+# redis_requests PORT C P N COMMAND...: runs N requests of COMMAND through
+# redis-benchmark against the primary at PORT, once every replica has applied
+# them, prints ops_per_sec and repl_bytes_per_op (what the primary sent each
+# replica per request).
+redis_requests() {
+	local port=$1 conns=$2 pipe=$3 n=$4 offset0 offset1 rps p
+	shift 4
+	offset0=$(redis_info "$port" replication master_repl_offset)
+	rps=$(redis-benchmark -p "$port" -c "$conns" -P "$pipe" -n "$n" -r 100000 -q "$@" 2>/dev/null |
+		tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+	offset1=$(redis_info "$port" replication master_repl_offset)
+	# The next run starts with the replicas caught up, as the herd's peers are.
+	for p in $((port + 1)) $((port + 2)); do
+		wait_until 60 eval '[ "$(redis_info '"$p"' replication slave_repl_offset)" -ge '"$offset1"' ]'
+	done
+	echo "ops_per_sec=$rps repl_bytes_per_op=$(calc %.0f "($offset1 - $offset0) / $n")"
+}
+
 section_iamat() {
 	local a=$base b=$((base + 1)) c=$((base + 2)) raw=$((base + 100)) r0=$((base + 2379))
 	herd_server B "$b" off "" A="$a"
@@ -287,33 +309,43 @@ section_iamat() {
 	wait_until 30 eval '[ "$(redis-cli -p '"$r0"' info replication | grep -c state=online)" = 2 ]'
 
 	echo
-	echo "## IAMAT throughput: herd (A floods to two live peers) vs raw line server vs Redis + 2 replicas (GEOADD)"
-	echo "# herdload iamat -addr <server> -c C -p P -d ${seconds}s -prefix h; redis-benchmark -c C -P P -r 100000 GEOADD"
-	echo "# both update a keyspace of 100000 clients (herdload's default -clients), the same one in every run"
-	rounds_note "herd, raw, Redis"
-	printf "%-5s %-3s %12s %12s %12s %18s %18s   %s\n" C P herd/s raw/s redis/s herd/raw herd/redis "herd p50/p99 us"
+	echo "## IAMAT throughput: herd (A floods to two live peers) vs raw line server vs Redis + 2 replicas (GEOADD, SET)"
+	echo "# herdload iamat -addr <server> -c C -p P -d ${seconds}s -prefix h"
+	echo "# redis-benchmark -c C -P P -r 100000 GEOADD herd -118.445127 34.068930 client-__rand_int__"
+	echo "# redis-benchmark -c C -P P -r 100000 SET client-__rand_int__ \"$redis_line\""
+	echo "# all update a keyspace of 100000 clients (herdload's default -clients), the same one in every run; every"
+	echo "# IAMAT changes its client's record (a later client time), which A floods. A GEOADD that leaves a member where"
+	echo "# it is changes nothing and Redis replicates nothing for it: once every member exists, GEOADD measures a"
+	echo "# store that answers without replicating. Every SET is replicated. repl B/op: bytes the Redis primary sent"
+	echo "# each replica per request (master_repl_offset), median over the rounds"
+	rounds_note "herd, raw, Redis GEOADD, Redis SET"
+	printf "%-5s %-3s %10s %10s %10s %10s %13s %13s %18s %12s   %s\n" C P herd/s raw/s geoadd/s set/s herd/raw herd/geoadd herd/set "repl B/op" "herd p50/p99 us"
 	local conns pipe round
 	for conns in 1 10 50 1000; do
 		for pipe in 1 16; do
-			local herd raw_out n redis h r
-			local hs=() rs=() ds=() to_raw=() to_redis=() p50s=() p99s=()
+			local herd raw_out n geo set h r
+			local hs=() rs=() gs=() ss=() to_raw=() to_geo=() to_set=() geo_repl=() set_repl=() p50s=() p99s=()
 			for ((round = 0; round < rounds; round++)); do
 				herd=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$conns" -p "$pipe" -d "${seconds}s" -prefix h)
 				raw_out=$("$herdload" iamat -addr "127.0.0.1:$raw" -c "$conns" -p "$pipe" -d "${seconds}s")
 				n=$((conns * pipe * 2000))
 				[ "$n" -lt 200000 ] && n=200000
 				[ "$n" -gt 2000000 ] && n=2000000
-				redis=$(redis-benchmark -p "$r0" -c "$conns" -P "$pipe" -n "$n" -r 100000 -q \
-					GEOADD herd -118.445127 34.068930 client-__rand_int__ 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+				geo=$(redis_requests "$r0" "$conns" "$pipe" "$n" GEOADD herd -118.445127 34.068930 client-__rand_int__)
+				set=$(redis_requests "$r0" "$conns" "$pipe" "$n" SET client-__rand_int__ "$redis_line")
 				h=$(field ops_per_sec "$herd")
 				r=$(field ops_per_sec "$raw_out")
-				hs+=("$h") rs+=("$r") ds+=("$redis")
-				to_raw+=("$(calc %.4f "$h / $r")") to_redis+=("$(calc %.4f "$h / $redis")")
+				hs+=("$h") rs+=("$r") gs+=("$(field ops_per_sec "$geo")") ss+=("$(field ops_per_sec "$set")")
+				geo_repl+=("$(field repl_bytes_per_op "$geo")") set_repl+=("$(field repl_bytes_per_op "$set")")
+				to_raw+=("$(calc %.4f "$h / $r")")
+				to_geo+=("$(calc %.4f "$h / $(field ops_per_sec "$geo")")")
+				to_set+=("$(calc %.4f "$h / $(field ops_per_sec "$set")")")
 				p50s+=("$(field p50_us "$herd")") p99s+=("$(field p99_us "$herd")")
 			done
-			printf "%-5s %-3s %12.0f %12.0f %12.0f %18s %18s   %s / %s\n" "$conns" "$pipe" \
-				"$(median "${hs[@]}")" "$(median "${rs[@]}")" "$(median "${ds[@]}")" \
-				"$(spread "${to_raw[@]}")" "$(spread "${to_redis[@]}")" "$(median "${p50s[@]}")" "$(median "${p99s[@]}")"
+			printf "%-5s %-3s %10.0f %10.0f %10.0f %10.0f %13s %13s %18s %12s   %s / %s\n" "$conns" "$pipe" \
+				"$(median "${hs[@]}")" "$(median "${rs[@]}")" "$(median "${gs[@]}")" "$(median "${ss[@]}")" \
+				"$(spread "${to_raw[@]}")" "$(spread "${to_geo[@]}")" "$(spread "${to_set[@]}")" \
+				"$(median "${geo_repl[@]}") / $(median "${set_repl[@]}")" "$(median "${p50s[@]}")" "$(median "${p99s[@]}")"
 		done
 	done
 	stop_all
