@@ -319,7 +319,7 @@ section_iamat() {
 	echo "# store that answers without replicating. Every SET is replicated. repl B/op: bytes the Redis primary sent"
 	echo "# each replica per request (master_repl_offset), median over the rounds"
 	rounds_note "herd, raw, Redis GEOADD, Redis SET"
-	printf "%-5s %-3s %10s %10s %10s %10s %13s %13s %18s %12s   %s\n" C P herd/s raw/s geoadd/s set/s herd/raw herd/geoadd herd/set "repl B/op" "herd p50/p99 us"
+	printf "%-5s %-3s %10s %10s %10s %10s %18s %18s %18s %10s   %s\n" C P herd/s raw/s geoadd/s set/s herd/raw herd/geoadd herd/set "repl B/op" "herd p50/p99 us"
 	local conns pipe round
 	for conns in 1 10 50 1000; do
 		for pipe in 1 16; do
@@ -342,7 +342,7 @@ section_iamat() {
 				to_set+=("$(calc %.4f "$h / $(field ops_per_sec "$set")")")
 				p50s+=("$(field p50_us "$herd")") p99s+=("$(field p99_us "$herd")")
 			done
-			printf "%-5s %-3s %10.0f %10.0f %10.0f %10.0f %13s %13s %18s %12s   %s / %s\n" "$conns" "$pipe" \
+			printf "%-5s %-3s %10.0f %10.0f %10.0f %10.0f %18s %18s %18s %10s   %s / %s\n" "$conns" "$pipe" \
 				"$(median "${hs[@]}")" "$(median "${rs[@]}")" "$(median "${gs[@]}")" "$(median "${ss[@]}")" \
 				"$(spread "${to_raw[@]}")" "$(spread "${to_geo[@]}")" "$(spread "${to_set[@]}")" \
 				"$(median "${geo_repl[@]}") / $(median "${set_repl[@]}")" "$(median "${p50s[@]}")" "$(median "${p99s[@]}")"
