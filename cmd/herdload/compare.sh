@@ -274,8 +274,8 @@ echo "runs:    ${seconds} s measured after a 1 s warm-up"
 
 # --- iamat -------------------------------------------------------------------
 
-# redis_line: the value the IAMAT comparison SETs for each client, the size of
-# the AT line a herd server stores for one of herdload's IAMATs.
+# redis_line: the value the IAMAT comparison SETs for each client, an AT line
+# about the size of the one a herd server stores for a herdload IAMAT.
 redis_line="AT Redis +0.000123456 client-__rand_int__ +34.068930-118.445127 1764000000.123456789"
 
 # redis_requests PORT C P N COMMAND...: runs N requests of COMMAND through
@@ -323,7 +323,7 @@ section_iamat() {
 	local conns pipe round
 	for conns in 1 10 50 1000; do
 		for pipe in 1 16; do
-			local herd raw_out n geo set h r
+			local herd raw_out n geo_out set_out h r g s
 			local hs=() rs=() gs=() ss=() to_raw=() to_geo=() to_set=() geo_repl=() set_repl=() p50s=() p99s=()
 			for ((round = 0; round < rounds; round++)); do
 				herd=$("$herdload" iamat -addr "127.0.0.1:$a" -c "$conns" -p "$pipe" -d "${seconds}s" -prefix h)
@@ -331,15 +331,13 @@ section_iamat() {
 				n=$((conns * pipe * 2000))
 				[ "$n" -lt 200000 ] && n=200000
 				[ "$n" -gt 2000000 ] && n=2000000
-				geo=$(redis_requests "$r0" "$conns" "$pipe" "$n" GEOADD herd -118.445127 34.068930 client-__rand_int__)
-				set=$(redis_requests "$r0" "$conns" "$pipe" "$n" SET client-__rand_int__ "$redis_line")
-				h=$(field ops_per_sec "$herd")
-				r=$(field ops_per_sec "$raw_out")
-				hs+=("$h") rs+=("$r") gs+=("$(field ops_per_sec "$geo")") ss+=("$(field ops_per_sec "$set")")
-				geo_repl+=("$(field repl_bytes_per_op "$geo")") set_repl+=("$(field repl_bytes_per_op "$set")")
-				to_raw+=("$(calc %.4f "$h / $r")")
-				to_geo+=("$(calc %.4f "$h / $(field ops_per_sec "$geo")")")
-				to_set+=("$(calc %.4f "$h / $(field ops_per_sec "$set")")")
+				geo_out=$(redis_requests "$r0" "$conns" "$pipe" "$n" GEOADD herd -118.445127 34.068930 client-__rand_int__)
+				set_out=$(redis_requests "$r0" "$conns" "$pipe" "$n" SET client-__rand_int__ "$redis_line")
+				h=$(field ops_per_sec "$herd") r=$(field ops_per_sec "$raw_out")
+				g=$(field ops_per_sec "$geo_out") s=$(field ops_per_sec "$set_out")
+				hs+=("$h") rs+=("$r") gs+=("$g") ss+=("$s")
+				geo_repl+=("$(field repl_bytes_per_op "$geo_out")") set_repl+=("$(field repl_bytes_per_op "$set_out")")
+				to_raw+=("$(calc %.4f "$h / $r")") to_geo+=("$(calc %.4f "$h / $g")") to_set+=("$(calc %.4f "$h / $s")")
 				p50s+=("$(field p50_us "$herd")") p99s+=("$(field p99_us "$herd")")
 			done
 			printf "%-5s %-3s %10.0f %10.0f %10.0f %10.0f %18s %18s %18s %10s   %s / %s\n" "$conns" "$pipe" \
