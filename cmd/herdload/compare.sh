@@ -8,7 +8,8 @@
 #   propagate  IAMAT at A until the flood reaches a fake peer three hops away
 #              (A -> B -> C -> herdload), quiescent and under an open-loop load
 #              at half A's measured maximum; vs three raw relays
-#   memory     RSS and heap growth per stored client at 1k, 100k and 1M clients;
+#   memory     RSS and heap growth per stored client at 1k, 100k and 1M clients,
+#              and RSS once every client has been updated three more times;
 #              vs Redis storing the same records (SET client "AT ...")
 #   catchup    a server killed (-9) and restarted at once relearns a 1M-client
 #              table from its peer: time and bytes; vs a Redis replica's full
@@ -421,8 +422,11 @@ section_memory() {
 	echo
 	echo "## Memory per stored client: a standalone herd server vs Redis storing the same records (SET <client> \"AT ...\")"
 	echo "# herdload fill -addr <server> -n N -c 8 -p 64 [-redis]; a fresh server per N; RSS from /proc/<pid>/status;"
-	echo "# heap from Caddy's /debug/vars after a forced GC (/debug/pprof/heap?gc=1); Redis: used_memory"
-	printf "%-8s %10s %10s %10s %8s %10s %10s %10s %12s %8s\n" clients "herd RSS" "heap use" "heap live" record "redis RSS" "redis mem" "herd/redis" "live/record" "fill s"
+	echo "# heap from Caddy's /debug/vars after a forced GC (/debug/pprof/heap?gc=1); Redis: used_memory;"
+	echo "# updated: RSS once every client has been updated three more times (the same fill again), with no forced GC:"
+	echo "# the replaced records are garbage until the collector runs"
+	printf "%-8s %10s %10s %10s %10s %8s %10s %10s %10s %10s %12s %8s\n" clients "herd RSS" updated "heap use" "heap live" record \
+		"redis RSS" updated "redis mem" "herd/redis" "live/record" "fill s"
 	local n
 	for n in $memory_sizes; do
 		herd_server M "$port" "$admin" ""
@@ -441,6 +445,11 @@ section_memory() {
 			echo "the server holds $(herd_clients "$admin") clients, not $n" >&2
 			exit 1
 		}
+		local pass rss2 rrss2
+		for pass in 1 2 3; do
+			"$herdload" fill -addr "127.0.0.1:$port" -n "$n" -c 8 -p 64 -prefix m >/dev/null
+		done
+		rss2=$(rss_bytes "$pid")
 		stop_all
 
 		redis_server R "$rport"
@@ -454,6 +463,10 @@ section_memory() {
 			echo "Redis holds $(redis-cli -p "$rport" dbsize) keys, not $n" >&2
 			exit 1
 		}
+		for pass in 1 2 3; do
+			"$herdload" fill -redis -addr "127.0.0.1:$rport" -n "$n" -c 8 -p 64 -prefix m >/dev/null
+		done
+		rrss2=$(rss_bytes "${pid_of[R]}")
 		stop_all
 
 		local rss inuse live rec rrss rmem
@@ -463,7 +476,8 @@ section_memory() {
 		rec=$(field record_bytes "$out")
 		rrss=$(calc %.0f "($rrss1 - $rrss0) / $n")
 		rmem=$(calc %.0f "($rmem1 - $rmem0) / $n")
-		printf "%-8s %10s %10s %10s %8s %10s %10s %10s %12s %8s\n" "$n" "$rss" "$inuse" "$live" "$rec" "$rrss" "$rmem" \
+		printf "%-8s %10s %10s %10s %10s %8s %10s %10s %10s %10s %12s %8s\n" "$n" "$rss" "$(calc %.0f "($rss2 - $rss0) / $n")" \
+			"$inuse" "$live" "$rec" "$rrss" "$(calc %.0f "($rrss2 - $rrss0) / $n")" "$rmem" \
 			"$(calc %.2f "$rss / $rrss")" "$(calc %.2f "$live / $rec")" "$(field seconds "$out")"
 	done
 	echo "# bytes per client; herd/redis = RSS growth ratio; live/record = live heap per client over the AT line's own size"
