@@ -717,8 +717,8 @@ section_scale() {
 		# Four times: the later passes update every client three times. A
 		# server just filled grows its heap towards its steady size (about
 		# twice the table) over the next updates, with a page fault for each
-		# fresh page (at 1M clients 0.014 per record at a peer, against
-		# 0.0001 once three passes are done); one that has been running
+		# fresh page (at 1M clients 0.014-0.018 per record at a peer, against
+		# 0.0001-0.0009 once three passes are done); one that has been running
 		# reuses its pages. Redis's fill overwrites every key about three
 		# times too.
 		local pass
