@@ -52,6 +52,31 @@ const (
 // (`AT <server> <skew> <client> <location> <time>`, single spaces), copying
 // line, with one allocation.
 func MakeRecord(line []byte, o Origin) Record {
+	off, size := clientPlace(line)
+	timeKey := protocol.TimeKey(line[bytes.LastIndexByte(line, ' ')+1:])
+	return pack(timeKey, off, size, len(line), [][]byte{line}, o)
+}
+
+// MakeRecordOfFields makes the record that MakeRecord makes of the AT line
+// the fields of a valid AT message (protocol.Classify says AT) form when
+// joined by single spaces, without joining them first: the fields already
+// place the client ID and the time, which MakeRecord would look for again.
+func MakeRecordOfFields(fields [][]byte, o Origin) Record {
+	size := len(fields) - 1
+	for _, f := range fields {
+		size += len(f)
+	}
+	off := protocol.ATClient // a space after each field before the client's
+	for _, f := range fields[:protocol.ATClient] {
+		off += len(f)
+	}
+	return pack(protocol.TimeKey(fields[protocol.ATTime]), off, len(fields[protocol.ATClient]), size, fields, o)
+}
+
+// pack makes a record of the line that parts, joined by single spaces, form
+// (lineBytes long), with the client time's key and the client ID's place in
+// the line, in one allocation.
+func pack(timeKey uint64, clientOff, clientLen, lineBytes int, parts [][]byte, o Origin) Record {
 	var from [18]byte
 	n := 0
 	if o.From.IsValid() {
@@ -67,14 +92,19 @@ func MakeRecord(line []byte, o Origin) Record {
 		n += 2
 	}
 	var header [headerBytes]byte
-	binary.LittleEndian.PutUint64(header[:keyBytes], protocol.TimeKey(line[bytes.LastIndexByte(line, ' ')+1:]))
-	if off, size := clientPlace(line); off <= maxClientPlace && size <= maxClientPlace {
-		header[clientOffset], header[clientLength] = byte(off), byte(size)
+	binary.LittleEndian.PutUint64(header[:keyBytes], timeKey)
+	if clientOff <= maxClientPlace && clientLen <= maxClientPlace {
+		header[clientOffset], header[clientLength] = byte(clientOff), byte(clientLen)
 	}
 	var b strings.Builder
-	b.Grow(headerBytes + len(line) + arrivedBytes + n + 1)
+	b.Grow(headerBytes + lineBytes + arrivedBytes + n + 1)
 	b.Write(header[:])
-	b.Write(line)
+	for i, part := range parts {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.Write(part)
+	}
 	var arrived [arrivedBytes]byte
 	binary.LittleEndian.PutUint64(arrived[:], uint64(o.Arrived))
 	b.Write(arrived[:])

@@ -1,10 +1,14 @@
 package herdstore
 
 import (
+	"bytes"
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
 func TestRecordFields(t *testing.T) {
@@ -53,6 +57,62 @@ func TestMakeRecordAllocatesOnce(t *testing.T) {
 	if allocs := testing.AllocsPerRun(100, func() { MakeRecord(line, o) }); allocs != 1 {
 		t.Errorf("MakeRecord allocates %v times, want 1", allocs)
 	}
+}
+
+// TestMakeRecordOfFields checks that a record made of an AT message's fields
+// is the record made of its line, normalized.
+func TestMakeRecordOfFields(t *testing.T) {
+	longClient := strings.Repeat("k", 300) // too long for the header to place
+	tests := []struct {
+		name, message, line string
+	}{
+		{"normalized", "AT Farmar +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997",
+			"AT Farmar +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997"},
+		{"extra whitespace", " AT\tFarmar  +0.1 kiwi +1+1 1\r", "AT Farmar +0.1 kiwi +1+1 1"},
+		{"client ID longer than the header places", "AT A +0.1 " + longClient + " +1+1 1", "AT A +0.1 " + longClient + " +1+1 1"},
+		{"time with no key", "AT A +0.1 kiwi +1+1 123456789012345678901.5", "AT A +0.1 kiwi +1+1 123456789012345678901.5"},
+	}
+	origins := []Origin{{}, {Arrived: 7, From: netip.MustParseAddrPort("127.0.0.1:40001")},
+		{Arrived: -1, From: netip.MustParseAddrPort("[2001:db8::17]:12000")}}
+	for _, tt := range tests {
+		fields := protocol.Fields(nil, protocol.TrimSpace([]byte(tt.message)))
+		if protocol.Classify(fields) != protocol.AT {
+			t.Fatalf("%s: %q is not a valid AT message", tt.name, tt.message)
+		}
+		for _, o := range origins {
+			got, want := MakeRecordOfFields(fields, o), MakeRecord([]byte(tt.line), o)
+			if got != want {
+				t.Errorf("%s, %+v: MakeRecordOfFields = %q, MakeRecord = %q", tt.name, o, got.packed, want.packed)
+			}
+			if got.Line() != tt.line || got.Client() != string(fields[protocol.ATClient]) {
+				t.Errorf("%s: Line, Client = %q, %q", tt.name, got.Line(), got.Client())
+			}
+		}
+	}
+	fields := protocol.Fields(nil, []byte(tests[0].message))
+	o := origins[1]
+	if allocs := testing.AllocsPerRun(100, func() { MakeRecordOfFields(fields, o) }); allocs != 1 {
+		t.Errorf("MakeRecordOfFields allocates %v times, want 1", allocs)
+	}
+}
+
+// FuzzMakeRecordOfFields checks that a record made of any valid AT message's
+// fields is the one MakeRecord makes of its normalized line.
+func FuzzMakeRecordOfFields(f *testing.F) {
+	f.Add("AT Farmar +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1520023934.918963997")
+	f.Add(" AT\tFarmar  +0.1 kiwi +1+1 1\r")
+	f.Add("AT A -0.000000001 x -90+180 0")
+	f.Fuzz(func(t *testing.T, message string) {
+		fields := protocol.Fields(nil, protocol.TrimSpace([]byte(message)))
+		if protocol.Classify(fields) != protocol.AT {
+			return
+		}
+		line := bytes.Join(fields, []byte(" "))
+		o := Origin{Arrived: 1, From: netip.MustParseAddrPort("10.0.0.1:1")}
+		if got, want := MakeRecordOfFields(fields, o), MakeRecord(line, o); got != want {
+			t.Errorf("MakeRecordOfFields = %q, MakeRecord = %q", got.packed, want.packed)
+		}
+	})
 }
 
 // BenchmarkTableBytesPerClient reports the heap a table of b.N clients holds

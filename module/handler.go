@@ -171,7 +171,6 @@ type session struct {
 	debug  bool
 	out    []byte
 	fields [][]byte
-	line   []byte
 
 	// auth is the policy the connection's standing as a peer was last
 	// decided under; peer and verdict are that decision.
@@ -377,8 +376,7 @@ func (c *session) reject(msg []byte, r rejection) {
 }
 
 func (c *session) at() {
-	c.line = protocol.AppendATLine(c.line[:0], c.fields)
-	r := herdstore.MakeRecord(c.line, herdstore.Origin{Arrived: c.readAt.UnixNano(), From: c.remote})
+	r := herdstore.MakeRecordOfFields(c.fields, herdstore.Origin{Arrived: c.readAt.UnixNano(), From: c.remote})
 	// Only a certificate names the sender for sure: several peers may share
 	// an address.
 	from := ""

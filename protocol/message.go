@@ -102,18 +102,6 @@ func AppendIAMATReply(dst []byte, server string, receivedUnixNano int64, fields 
 	return dst
 }
 
-// AppendATLine appends a valid AT message's six fields joined by single
-// spaces: the record as the herd stores and floods it.
-func AppendATLine(dst []byte, fields [][]byte) []byte {
-	for i, f := range fields {
-		if i > 0 {
-			dst = append(dst, ' ')
-		}
-		dst = append(dst, f...)
-	}
-	return dst
-}
-
 // AppendInvalidReply appends the `? <line>` reply (with its newline) for a
 // message, line being the message with surrounding whitespace already trimmed.
 func AppendInvalidReply(dst, line []byte) []byte {

@@ -239,10 +239,6 @@ func TestReplies(t *testing.T) {
 	if got != want {
 		t.Errorf("AppendIAMATReply = %q, want %q", got, want)
 	}
-	at := fields(" AT\tFarmar  +0.1 kiwi +1+1 1\r")
-	if got := string(AppendATLine(nil, at)); got != "AT Farmar +0.1 kiwi +1+1 1" {
-		t.Errorf("AppendATLine = %q", got)
-	}
 	if got := string(AppendInvalidReply(nil, []byte("IAMAT x"))); got != "? IAMAT x\n" {
 		t.Errorf("AppendInvalidReply = %q", got)
 	}
