@@ -57,10 +57,10 @@ func MakeRecord(line []byte, o Origin) Record {
 	return pack(timeKey, off, size, len(line), [][]byte{line}, o)
 }
 
-// MakeRecordOfFields makes the record that MakeRecord makes of the AT line
-// the fields of a valid AT message (protocol.Classify says AT) form when
-// joined by single spaces, without joining them first: the fields already
-// place the client ID and the time, which MakeRecord would look for again.
+// MakeRecordOfFields makes the same record as MakeRecord of the fields of a
+// valid AT message (protocol.Classify returned AT) joined by single spaces,
+// without joining them first: the fields already place the client ID and the
+// time, which MakeRecord would look for again in the line.
 func MakeRecordOfFields(fields [][]byte, o Origin) Record {
 	size := len(fields) - 1
 	for _, f := range fields {
