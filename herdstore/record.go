@@ -54,7 +54,7 @@ const (
 func MakeRecord(line []byte, o Origin) Record {
 	off, size := clientPlace(line)
 	timeKey := protocol.TimeKey(line[bytes.LastIndexByte(line, ' ')+1:])
-	return pack(timeKey, off, size, len(line), [][]byte{line}, o)
+	return pack(timeKey, off, size, [][]byte{line}, o)
 }
 
 // MakeRecordOfFields makes the same record as MakeRecord of the fields of a
@@ -62,21 +62,21 @@ func MakeRecord(line []byte, o Origin) Record {
 // without joining them first: the fields already place the client ID and the
 // time, which MakeRecord would look for again in the line.
 func MakeRecordOfFields(fields [][]byte, o Origin) Record {
-	size := len(fields) - 1
-	for _, f := range fields {
-		size += len(f)
-	}
 	off := protocol.ATClient // a space after each field before the client's
 	for _, f := range fields[:protocol.ATClient] {
 		off += len(f)
 	}
-	return pack(protocol.TimeKey(fields[protocol.ATTime]), off, len(fields[protocol.ATClient]), size, fields, o)
+	return pack(protocol.TimeKey(fields[protocol.ATTime]), off, len(fields[protocol.ATClient]), fields, o)
 }
 
-// pack makes a record of the line that parts, joined by single spaces, form
-// (lineBytes long), with the client time's key and the client ID's place in
-// the line, in one allocation.
-func pack(timeKey uint64, clientOff, clientLen, lineBytes int, parts [][]byte, o Origin) Record {
+// pack makes a record of the line that parts, joined by single spaces, form,
+// with the client time's key and the client ID's place in the line, in one
+// allocation.
+func pack(timeKey uint64, clientOff, clientLen int, parts [][]byte, o Origin) Record {
+	lineBytes := len(parts) - 1
+	for _, part := range parts {
+		lineBytes += len(part)
+	}
 	var from [18]byte
 	n := 0
 	if o.From.IsValid() {
