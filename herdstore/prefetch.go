@@ -51,9 +51,8 @@ func (s *Store) Prefetch(clients [][]byte) {
 			sh := s.shardFor(h)
 			sh.mu.RLock()
 			if len(sh.slots) > 0 {
-				i := home(h, len(sh.slots))
-				if p := unsafe.StringData(sh.slots[i].packed); p != nil {
-					prefetch(uintptr(unsafe.Pointer(p)))
+				if i := home(h, len(sh.slots)); sh.tags[i] != 0 {
+					prefetch(sh.mem.address(sh.slots[i]))
 				}
 			}
 			sh.mu.RUnlock()

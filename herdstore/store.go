@@ -2,8 +2,11 @@ package herdstore
 
 import (
 	"hash/maphash"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // shardCount spreads clients over independently locked tables so that puts
@@ -22,26 +25,44 @@ const (
 // Store is the client table. It is safe for concurrent use; no lock is held
 // while callers do I/O.
 //
-// Each shard is an open-addressing hash table of records with a one-byte tag
-// per slot, rather than a Go map keyed by client ID: a record already holds
-// its client ID, so a slot is the record alone, and a million clients cost
-// tens of megabytes less.
+// Each shard is an open-addressing hash table with a one-byte tag per slot,
+// rather than a Go map keyed by client ID: a record already holds its client
+// ID, so a slot is where the shard's arena keeps the record, four bytes, and a
+// million clients cost tens of megabytes less.
 type Store struct {
 	seed   maphash.Seed
-	shards [shardCount]shard
+	shards *[shardCount]shard
 	size   atomic.Int64
 }
 
 type shard struct {
 	mu    sync.RWMutex
-	slots []Record
+	slots []ref
 	tags  []uint8 // 0 for an empty slot, else a tag from the client's hash
 	used  int
+	mem   *arena
 }
 
 // New returns an empty table.
 func New() *Store {
-	return &Store{seed: maphash.MakeSeed()}
+	s := &Store{seed: maphash.MakeSeed(), shards: new([shardCount]shard)}
+	arenas := new([shardCount]arena)
+	for i := range s.shards {
+		s.shards[i].mem = &arenas[i]
+	}
+	// Every use of an arena holds its shard's lock, and so the shards: once
+	// they are unreachable, no record memory is in use. The arenas are apart
+	// from the shards so that the cleanup does not keep them alive.
+	runtime.AddCleanup(s.shards, freeArenas, arenas)
+	return s
+}
+
+// freeArenas gives the record memory of a table that nothing uses any more
+// back to the system.
+func freeArenas(arenas *[shardCount]arena) {
+	for i := range arenas {
+		arenas[i].freeChunks()
+	}
 }
 
 // tagOf returns the tag of a hash: its top byte, never 0.
@@ -71,26 +92,26 @@ func (sh *shard) find(client string, h uint64) (int, bool) {
 		case 0:
 			return i, false
 		case tag:
-			if sh.slots[i].Client() == client {
+			if sh.mem.record(sh.slots[i]).Client() == client {
 				return i, true
 			}
 		}
 	}
 }
 
-// Get returns the record of a client. It allocates nothing.
+// Get returns a copy of the record of a client.
 func (s *Store) Get(client []byte) (Record, bool) {
 	h := maphash.Bytes(s.seed, client)
 	sh := s.shardFor(h)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if i, ok := sh.find(string(client), h); ok {
-		return sh.slots[i], true
+		return Record{packed: strings.Clone(sh.mem.record(sh.slots[i]).packed)}, true
 	}
 	return Record{}, false
 }
 
-// Put stores r unless the table already holds a record for its client that is
+// Put stores a copy of r unless the table already holds a record for its client that is
 // as new or newer, and reports whether the table changed.
 func (s *Store) Put(r Record) bool {
 	client := r.Client()
@@ -100,17 +121,17 @@ func (s *Store) Put(r Record) bool {
 	defer sh.mu.Unlock()
 	i, ok := sh.find(client, h)
 	if ok {
-		if !r.NewerThan(sh.slots[i]) {
+		if !r.NewerThan(sh.mem.record(sh.slots[i])) {
 			return false
 		}
-		sh.slots[i] = r
+		sh.slots[i] = sh.mem.replace(sh.slots[i], r)
 		return true
 	}
 	if (sh.used+1)*100 > len(sh.slots)*maxLoadPercent {
 		s.grow(sh)
 		i, _ = sh.find(client, h)
 	}
-	sh.slots[i] = r
+	sh.slots[i] = sh.mem.add(r)
 	sh.tags[i] = tagOf(h)
 	sh.used++
 	s.size.Add(1)
@@ -121,13 +142,13 @@ func (s *Store) Put(r Record) bool {
 func (s *Store) grow(sh *shard) {
 	old, oldTags := sh.slots, sh.tags
 	n := max(minSlots, 2*len(old))
-	sh.slots, sh.tags = make([]Record, n), make([]uint8, n)
+	sh.slots, sh.tags = make([]ref, n), make([]uint8, n)
 	mask := n - 1
 	for j, r := range old {
 		if oldTags[j] == 0 {
 			continue
 		}
-		h := maphash.String(s.seed, r.Client())
+		h := maphash.String(s.seed, sh.mem.record(r).Client())
 		i := home(h, n)
 		for sh.tags[i] != 0 {
 			i = (i + 1) & mask
@@ -141,21 +162,39 @@ func (s *Store) Len() int {
 	return int(s.size.Load())
 }
 
-// Range calls fn for every record until fn returns false. Each shard is
-// copied under its read lock and fn runs without any lock held, so fn may
-// block; records put meanwhile may or may not be seen.
+// Range calls fn with a copy of every record until fn returns false. Each
+// shard is copied under its read lock and fn runs without any lock held, so
+// fn may block; records put meanwhile may or may not be seen.
 func (s *Store) Range(fn func(Record) bool) {
 	var batch []Record
+	var ends []int
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		batch = batch[:0]
-		for j, r := range sh.slots {
+		n := 0
+		for j, x := range sh.slots {
 			if sh.tags[j] != 0 {
-				batch = append(batch, r)
+				n += len(sh.mem.record(x).packed)
+			}
+		}
+		// One string holds the shard's records: a copy each would cost an
+		// allocation per record.
+		copied := make([]byte, 0, n)
+		ends = ends[:0]
+		for j, x := range sh.slots {
+			if sh.tags[j] != 0 {
+				copied = append(copied, sh.mem.record(x).packed...)
+				ends = append(ends, len(copied))
 			}
 		}
 		sh.mu.RUnlock()
+		all := unsafe.String(unsafe.SliceData(copied), len(copied))
+		batch = batch[:0]
+		start := 0
+		for _, end := range ends {
+			batch = append(batch, Record{packed: all[start:end]})
+			start = end
+		}
 		for _, r := range batch {
 			if !fn(r) {
 				return

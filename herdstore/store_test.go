@@ -2,9 +2,11 @@ package herdstore
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func rec(server, client, time string) Record {
@@ -102,6 +104,56 @@ func TestConcurrentPutsConverge(t *testing.T) {
 	if s.Len() != clients {
 		t.Fatalf("Len = %d, want %d", s.Len(), clients)
 	}
+	checkConverged(t, s, clients, versions)
+}
+
+// Records read while newer ones are written over them stay whole: each is one
+// a writer put.
+func TestReadsDuringPuts(t *testing.T) {
+	const clients, versions = 100, 200
+	s := New()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		for v := range versions {
+			for c := range clients {
+				s.Put(rec("S1", fmt.Sprintf("c%d", c), fmt.Sprint(v)))
+			}
+		}
+	}()
+	var reads int
+	go func() {
+		defer wg.Done()
+		check := func(r Record) {
+			reads++
+			if want := rec("S1", r.Client(), r.Time()); r != want {
+				t.Errorf("read record %q, want %q", r.packed, want.packed)
+			}
+		}
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if r, ok := s.Get([]byte("c7")); ok {
+				check(r)
+			}
+			s.Range(func(r Record) bool { check(r); return true })
+		}
+	}()
+	wg.Wait()
+	if reads == 0 {
+		t.Error("no record was read while puts ran")
+	}
+	checkConverged(t, s, clients, versions)
+}
+
+func checkConverged(t *testing.T, s *Store, clients, versions int) {
+	t.Helper()
 	seen := 0
 	s.Range(func(r Record) bool {
 		seen++
@@ -127,12 +179,36 @@ func TestRangeStops(t *testing.T) {
 	}
 }
 
-func TestGetAllocatesNothing(t *testing.T) {
+// Records the table hands out are copies: a later put that writes a newer
+// record over the stored one's memory must not change them.
+func TestRecordsOutliveLaterPuts(t *testing.T) {
+	s := New()
+	first := rec("A", "kiwi", "1520023934.000000001")
+	s.Put(first)
+	got, _ := s.Get([]byte("kiwi"))
+	var ranged Record
+	s.Range(func(r Record) bool { ranged = r; return true })
+	later := rec("A", "kiwi", "1520023934.000000002")
+	if len(later.packed) != len(first.packed) {
+		t.Fatal("the later record must be as long as the first, to be written over it")
+	}
+	if !s.Put(later) {
+		t.Fatal("the later record did not replace the first")
+	}
+	if got != first || ranged != first {
+		t.Errorf("after a newer put, Get's record = %q, Range's = %q, want %q", got.Line(), ranged.Line(), first.Line())
+	}
+	if now, _ := s.Get([]byte("kiwi")); now != later {
+		t.Errorf("Get = %q, want %q", now.Line(), later.Line())
+	}
+}
+
+func TestGetAllocatesOnce(t *testing.T) {
 	s := New()
 	s.Put(rec("A", "kiwi", "1"))
 	key := []byte("kiwi")
-	if allocs := testing.AllocsPerRun(100, func() { s.Get(key) }); allocs != 0 {
-		t.Errorf("Get allocates %v times, want 0", allocs)
+	if allocs := testing.AllocsPerRun(100, func() { s.Get(key) }); allocs != 1 {
+		t.Errorf("Get allocates %v times, want 1 (the copy)", allocs)
 	}
 }
 
@@ -191,4 +267,60 @@ func newerRecords(n int) (*Store, []Record) {
 		recs[i] = MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633161.%09d", (i*7919)%n, i), Origin{})
 	}
 	return s, recs
+}
+
+// A table that nothing uses any more gives its record memory back.
+func TestUnusedTableFreesRecordMemory(t *testing.T) {
+	// Let the tables of earlier tests go first.
+	before := chunksHeld.Load()
+	for settled := 0; settled < 2; {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
+		if now := chunksHeld.Load(); now == before {
+			settled++
+		} else {
+			before, settled = now, 0
+		}
+	}
+	func() {
+		s := New()
+		for i := range 1000 {
+			s.Put(rec("A", fmt.Sprint("c", i), "1"))
+		}
+		if held := s.recordChunks(); held < shardCount/2 {
+			t.Fatalf("a table of 1000 clients holds %d chunks, want about one per shard", held)
+		}
+	}()
+	for range 50 {
+		runtime.GC()
+		if chunksHeld.Load() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d chunks still held after the table became unused", chunksHeld.Load()-before)
+}
+
+// recordBytes returns how much memory the table's records hold.
+func (s *Store) recordBytes() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += sh.mem.bytes()
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// recordChunks returns how many chunks the table's records take.
+func (s *Store) recordChunks() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.mem.chunks)
+		sh.mu.RUnlock()
+	}
+	return n
 }
