@@ -422,11 +422,11 @@ section_memory() {
 	echo
 	echo "## Memory per stored client: a standalone herd server vs Redis storing the same records (SET <client> \"AT ...\")"
 	echo "# herdload fill -addr <server> -n N -c 8 -p 64 [-redis]; a fresh server per N; RSS from /proc/<pid>/status;"
-	echo "# heap from Caddy's /debug/vars after a forced GC (/debug/pprof/heap?gc=1); Redis: used_memory;"
-	echo "# updated: RSS once every client has been updated three more times (the same fill again), with no forced GC:"
-	echo "# the replaced records are garbage until the collector runs"
+	echo "# heap from Caddy's /debug/vars after a forced GC (/debug/pprof/heap?gc=1): Go's heap, which does not hold the"
+	echo "# records (they live in mapped memory that RSS counts); Redis: used_memory;"
+	echo "# updated: RSS once every client has been updated three more times (the same fill again), with no forced GC"
 	printf "%-8s %10s %10s %10s %10s %8s %10s %10s %10s %10s %12s %8s\n" clients "herd RSS" updated "heap use" "heap live" record \
-		"redis RSS" updated "redis mem" "herd/redis" "live/record" "fill s"
+		"redis RSS" updated "redis mem" "herd/redis" "RSS/record" "fill s"
 	local n
 	for n in $memory_sizes; do
 		herd_server M "$port" "$admin" ""
@@ -478,9 +478,9 @@ section_memory() {
 		rmem=$(calc %.0f "($rmem1 - $rmem0) / $n")
 		printf "%-8s %10s %10s %10s %10s %8s %10s %10s %10s %10s %12s %8s\n" "$n" "$rss" "$(calc %.0f "($rss2 - $rss0) / $n")" \
 			"$inuse" "$live" "$rec" "$rrss" "$(calc %.0f "($rrss2 - $rrss0) / $n")" "$rmem" \
-			"$(calc %.2f "$rss / $rrss")" "$(calc %.2f "$live / $rec")" "$(field seconds "$out")"
+			"$(calc %.2f "$rss / $rrss")" "$(calc %.2f "$rss / $rec")" "$(field seconds "$out")"
 	done
-	echo "# bytes per client; herd/redis = RSS growth ratio; live/record = live heap per client over the AT line's own size"
+	echo "# bytes per client; herd/redis = RSS growth ratio; RSS/record = RSS growth per client over the AT line's own size"
 }
 
 # --- catchup -----------------------------------------------------------------
