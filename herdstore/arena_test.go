@@ -2,6 +2,7 @@ package herdstore
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -141,5 +142,41 @@ func TestStoreUpdatesInPlace(t *testing.T) {
 	r, _ := s.Get([]byte("load-77"))
 	if r.Time() != "1795633160.000000003" {
 		t.Errorf("load-77's time = %s, want the third update's", r.Time())
+	}
+}
+
+// Random adds and replaces of records of every size, short and large, leave
+// every record as last written; the blocks freed serve later records.
+func TestArenaAgainstAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var a arena
+	defer a.freeChunks()
+	refs := map[int]ref{}
+	want := map[int]Record{}
+	for op := range 50000 {
+		k := rng.IntN(500)
+		n := 20 + rng.IntN(200)
+		if rng.IntN(50) == 0 {
+			n = maxBlockRecord + rng.IntN(1000)
+		}
+		r := lineOf(fmt.Sprint("c", k), n, fmt.Sprint(op))
+		if x, ok := refs[k]; ok {
+			refs[k] = a.replace(x, r)
+		} else {
+			refs[k] = a.add(r)
+		}
+		want[k] = r
+		if op%5000 == 0 || op == 49999 {
+			for k, x := range refs {
+				if got := a.record(x); got != want[k] {
+					t.Fatalf("after %d operations, record of c%d = %q, want %q", op+1, k, got.packed, want[k].packed)
+				}
+			}
+		}
+	}
+	// 500 records of at most about 240 bytes, and the freed blocks of every
+	// size waiting for a record of their size: far less than a chunk.
+	if len(a.chunks) != 1 {
+		t.Errorf("500 records after 50,000 updates take %d chunks, want 1", len(a.chunks))
 	}
 }
