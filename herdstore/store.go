@@ -50,9 +50,10 @@ func New() *Store {
 	for i := range s.shards {
 		s.shards[i].mem = &arenas[i]
 	}
-	// Every use of an arena holds its shard's lock, and so the shards: once
-	// they are unreachable, no record memory is in use. The arenas are apart
-	// from the shards so that the cleanup does not keep them alive.
+	// Every use of an arena happens under its shard's lock, which keeps the
+	// shards reachable: once they are not, no record memory is in use. The
+	// arenas are apart from the shards so that the cleanup, which holds them,
+	// does not keep the shards alive.
 	runtime.AddCleanup(s.shards, freeArenas, arenas)
 	return s
 }
@@ -111,8 +112,8 @@ func (s *Store) Get(client []byte) (Record, bool) {
 	return Record{}, false
 }
 
-// Put stores a copy of r unless the table already holds a record for its client that is
-// as new or newer, and reports whether the table changed.
+// Put stores a copy of r unless the table already holds a record for its
+// client that is as new or newer, and reports whether the table changed.
 func (s *Store) Put(r Record) bool {
 	client := r.Client()
 	h := maphash.String(s.seed, client)
