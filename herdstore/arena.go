@@ -26,6 +26,12 @@ const (
 	// maxChunks is how many chunks a shard may take: with 256 shards, 2 TiB
 	// of records.
 	maxChunks = 1 << (31 - offsetBits)
+	// minCompactBytes is how much freed memory a shard's arena may hold, as
+	// long as it is no more than a quarter of what its records take, before
+	// the shard copies its records into fresh chunks. A freed block serves
+	// only records of its own size: clients whose lines keep changing length
+	// would otherwise leave blocks of every size behind.
+	minCompactBytes = 64 << 10
 )
 
 // chunksHeld counts the chunks of all tables that are not given back yet.
@@ -52,6 +58,7 @@ const largeRef ref = 1 << 31
 type arena struct {
 	chunks [][]byte
 	top    int   // bytes handed out of the last chunk
+	live   int   // bytes of the blocks that hold records
 	free   []ref // per block size in blockAligns: 1 + the first free block, 0 for none
 	large  []string
 	unused []ref // indexes of large that hold no record
@@ -101,6 +108,7 @@ func (a *arena) add(r Record) ref {
 		return largeRef | ref(len(a.large)-1)
 	}
 	x := a.alloc(blockSize(n))
+	a.live += blockSize(n)
 	a.write(x, r)
 	return x
 }
@@ -132,7 +140,9 @@ func (a *arena) remove(x ref) {
 		a.unused = append(a.unused, i)
 		return
 	}
-	a.release(x, blockSize(int(binary.LittleEndian.Uint16(a.block(x)))))
+	size := blockSize(int(binary.LittleEndian.Uint16(a.block(x))))
+	a.live -= size
+	a.release(x, size)
 }
 
 // release puts the block of size bytes at x on its size's free list, linked
@@ -180,14 +190,27 @@ func (a *arena) next() ref {
 // bytes returns how much record memory the arena holds: its chunks up to
 // the last block handed out, and its large records.
 func (a *arena) bytes() int {
-	n := 0
-	if len(a.chunks) > 0 {
-		n = (len(a.chunks)-1)*chunkBytes + a.top
-	}
+	n := a.handedOut()
 	for _, s := range a.large {
 		n += len(s)
 	}
 	return n
+}
+
+// handedOut returns the bytes of the arena's chunks up to the last block
+// handed out.
+func (a *arena) handedOut() int {
+	if len(a.chunks) == 0 {
+		return 0
+	}
+	return (len(a.chunks)-1)*chunkBytes + a.top
+}
+
+// wasteful reports whether the arena holds enough freed memory that its
+// records should be copied into fresh chunks.
+func (a *arena) wasteful() bool {
+	free := a.handedOut() - a.live
+	return free > minCompactBytes && free > a.live/4
 }
 
 // freeChunks gives the arena's chunks back to the system. Nothing may use the

@@ -180,3 +180,37 @@ func TestArenaAgainstAMap(t *testing.T) {
 		t.Errorf("500 records after 50,000 updates take %d chunks, want 1", len(a.chunks))
 	}
 }
+
+// Clients whose lines keep changing length leave freed blocks of every size
+// behind; the table copies a shard's records into fresh chunks before those
+// take more than minCompactBytes and a quarter of its records' memory.
+func TestStoreCompactsFreedBlocks(t *testing.T) {
+	s := New()
+	const clients = 200
+	var last []Record
+	for n := 60; n <= 1500; n += blockAlign {
+		last = last[:0]
+		for c := range clients {
+			r := lineOf(fmt.Sprint("c", c), n, fmt.Sprint(n))
+			if !s.Put(r) {
+				t.Fatalf("a newer record of c%d was not stored", c)
+			}
+			last = append(last, r)
+		}
+	}
+	live := 0
+	for _, r := range last {
+		live += blockSize(len(r.packed))
+	}
+	// Each shard may hold its freed blocks up to the limit, and the end of
+	// a chunk too short for the next block.
+	most := shardCount*(minCompactBytes+blockSize(maxBlockRecord)) + live*5/4
+	if got := s.recordBytes(); got > most {
+		t.Errorf("records of %d bytes take %d bytes of record memory, want at most %d", live, got, most)
+	}
+	for c, want := range last {
+		if got, ok := s.Get([]byte(fmt.Sprint("c", c))); !ok || got != want {
+			t.Fatalf("c%d = %q, want %q", c, got.packed, want.packed)
+		}
+	}
+}

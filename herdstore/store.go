@@ -126,6 +126,9 @@ func (s *Store) Put(r Record) bool {
 			return false
 		}
 		sh.slots[i] = sh.mem.replace(sh.slots[i], r)
+		if sh.mem.wasteful() {
+			sh.compact()
+		}
 		return true
 	}
 	if (sh.used+1)*100 > len(sh.slots)*maxLoadPercent {
@@ -137,6 +140,19 @@ func (s *Store) Put(r Record) bool {
 	sh.used++
 	s.size.Add(1)
 	return true
+}
+
+// compact copies a shard's records into fresh chunks, next to each other,
+// and gives the old chunks back.
+func (sh *shard) compact() {
+	old := *sh.mem
+	*sh.mem = arena{}
+	for j, x := range sh.slots {
+		if sh.tags[j] != 0 {
+			sh.slots[j] = sh.mem.add(old.record(x))
+		}
+	}
+	old.freeChunks()
 }
 
 // grow doubles a shard's table.
