@@ -214,3 +214,13 @@ func TestStoreCompactsFreedBlocks(t *testing.T) {
 		}
 	}
 }
+
+// bytes returns how much record memory the arena holds: its chunks up to
+// the last block handed out, and its large records.
+func (a *arena) bytes() int {
+	n := a.handedOut()
+	for _, s := range a.large {
+		n += len(s)
+	}
+	return n
+}
