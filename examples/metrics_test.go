@@ -2,6 +2,7 @@ package examples
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -27,7 +28,7 @@ func TestStatsAndMetrics(t *testing.T) {
 	s := h.servers[farmar]
 	c := dial(t, s)
 	defer c.close()
-	c.iamat("kiwi", kiwiLocation, now())
+	at := c.iamat("kiwi", kiwiLocation, now())
 	c.send("IAMAT broken\nnonsense\n")
 	c.line()
 	c.line()
@@ -36,6 +37,7 @@ func TestStatsAndMetrics(t *testing.T) {
 
 	var stats struct {
 		Clients  int                         `json:"clients"`
+		Records  int                         `json:"record_bytes"`
 		Uptime   float64                     `json:"uptime_seconds"`
 		Messages map[string]map[string]int64 `json:"messages"`
 		Places   map[string]int64            `json:"places_requests"`
@@ -47,6 +49,10 @@ func TestStatsAndMetrics(t *testing.T) {
 		stats.Messages["invalid"]["invalid"] != 1 || stats.Messages["WHATSAT"]["ok"] != 1 || stats.Messages["WHATSAT"]["invalid"] != 1 || stats.Places["ok"] != 1 {
 		t.Errorf("GET /herd/stats = %+v", stats)
 	}
+	// One record: the AT line and a few dozen bytes of header and origin.
+	if len(at) >= stats.Records || stats.Records > len(at)+64 {
+		t.Errorf("GET /herd/stats: record_bytes %d for one record of a %d-byte AT line", stats.Records, len(at))
+	}
 
 	h.waitUntil("the links show up in /metrics", func() bool {
 		m := h.adminText(s, "/metrics")
@@ -57,6 +63,7 @@ func TestStatsAndMetrics(t *testing.T) {
 		`caddy_herd_messages_total{command="IAMAT",result="ok"} 1`,
 		`caddy_herd_messages_total{command="WHATSAT",result="invalid"} 1`,
 		`caddy_herd_clients 1`,
+		fmt.Sprintf("caddy_herd_record_bytes %d\n", stats.Records),
 		`caddy_herd_records_total{outcome="applied"} 1`,
 		`caddy_herd_places_requests_total{outcome="ok",provider="google_legacy"} 1`,
 		`caddy_herd_iamat_duration_seconds_count 1`,

@@ -187,6 +187,16 @@ func (a *arena) next() ref {
 	return ref(len(a.chunks)-1)<<offsetBits | ref(a.top/blockAlign)
 }
 
+// bytes returns how much record memory the arena holds: its chunks up to
+// the last block handed out, and its large records.
+func (a *arena) bytes() int {
+	n := a.handedOut()
+	for _, s := range a.large {
+		n += len(s)
+	}
+	return n
+}
+
 // handedOut returns the bytes of the arena's chunks up to the last block
 // handed out.
 func (a *arena) handedOut() int {

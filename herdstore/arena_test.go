@@ -130,13 +130,13 @@ func TestStoreUpdatesInPlace(t *testing.T) {
 	for i := range n {
 		s.Put(MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633160.%09d", i, 0), Origin{}))
 	}
-	filled := s.recordBytes()
+	filled := s.RecordBytes()
 	for round := 1; round <= 3; round++ {
 		for i := range n {
 			s.Put(MakeRecord(fmt.Appendf(nil, "AT A +0.000000001 load-%d +34.068930-118.445127 1795633160.%09d", i, round), Origin{}))
 		}
 	}
-	if got := s.recordBytes(); got != filled {
+	if got := s.RecordBytes(); got != filled {
 		t.Errorf("record memory %d bytes after three updates of every client, %d after the fill", got, filled)
 	}
 	r, _ := s.Get([]byte("load-77"))
@@ -205,7 +205,7 @@ func TestStoreCompactsFreedBlocks(t *testing.T) {
 	// Each shard may hold its freed blocks up to the limit, and the end of
 	// a chunk too short for the next block.
 	most := shardCount*(minCompactBytes+blockSize(maxBlockRecord)) + live*5/4
-	if got := s.recordBytes(); got > most {
+	if got := s.RecordBytes(); got > most {
 		t.Errorf("records of %d bytes take %d bytes of record memory, want at most %d", live, got, most)
 	}
 	for c, want := range last {
@@ -213,14 +213,4 @@ func TestStoreCompactsFreedBlocks(t *testing.T) {
 			t.Fatalf("c%d = %q, want %q", c, got.packed, want.packed)
 		}
 	}
-}
-
-// bytes returns how much record memory the arena holds: its chunks up to
-// the last block handed out, and its large records.
-func (a *arena) bytes() int {
-	n := a.handedOut()
-	for _, s := range a.large {
-		n += len(s)
-	}
-	return n
 }

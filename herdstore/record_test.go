@@ -134,7 +134,7 @@ func BenchmarkTableBytesPerClient(b *testing.B) {
 				}
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				perClient = float64(int(after.HeapAlloc)-int(before.HeapAlloc)+s.recordBytes()) / float64(n)
+				perClient = float64(int(after.HeapAlloc)-int(before.HeapAlloc)+s.RecordBytes()) / float64(n)
 				runtime.KeepAlive(s)
 			}
 			b.ReportMetric(perClient, "heap-B/client")

@@ -174,6 +174,21 @@ func (s *Store) grow(sh *shard) {
 	}
 }
 
+// RecordBytes returns how much memory the table's records take: the
+// memory of its own it has handed out to records, used or freed, and the
+// records too long for it, on Go's heap. Go's memory statistics count none of
+// the former.
+func (s *Store) RecordBytes() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += sh.mem.bytes()
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
 // Len returns the number of clients in the table.
 func (s *Store) Len() int {
 	return int(s.size.Load())

@@ -301,18 +301,6 @@ func TestUnusedTableFreesRecordMemory(t *testing.T) {
 	t.Fatalf("%d chunks still held after the table became unused", chunksHeld.Load()-before)
 }
 
-// recordBytes returns how much memory the table's records hold.
-func (s *Store) recordBytes() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.RLock()
-		n += sh.mem.bytes()
-		sh.mu.RUnlock()
-	}
-	return n
-}
-
 // recordChunks returns how many chunks the table's records take.
 func (s *Store) recordChunks() int {
 	n := 0

@@ -73,6 +73,8 @@ var (
 		"Client IPs whose per-IP limits state is kept: those with a connection open, and those whose buckets are still refilling.", nil, nil)
 	clientsDesc = prometheus.NewDesc(metricsNamespace+"_clients",
 		"Clients in the table.", nil, nil)
+	recordBytesDesc = prometheus.NewDesc(metricsNamespace+"_record_bytes",
+		"Bytes of memory the table's records take, most of it outside Go's heap, which go_memstats does not count.", nil, nil)
 	peerUpDesc = prometheus.NewDesc(metricsNamespace+"_peer_up",
 		"Whether the link to a peer is up (1) or down (0).", []string{"peer"}, nil)
 	peerQueueDesc = prometheus.NewDesc(metricsNamespace+"_peer_queue_length",
@@ -84,7 +86,7 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{messagesDesc, rejectedDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, limitedDesc, trackedIPsDesc, clientsDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
+	for _, d := range []*prometheus.Desc{messagesDesc, rejectedDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, limitedDesc, trackedIPsDesc, clientsDesc, recordBytesDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
 		ch <- d
 	}
 }
@@ -122,6 +124,7 @@ func (nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(trackedIPsDesc, float64(n.clients.ips.tracked()))
 	gauge(clientsDesc, float64(n.store.Len()))
+	gauge(recordBytesDesc, float64(n.store.RecordBytes()))
 	for _, l := range *n.links.Load() {
 		st := l.Status()
 		up := 0.0

@@ -63,6 +63,7 @@ func namedCommand(fields [][]byte) protocol.Command {
 // statsView is GET /herd/stats.
 type statsView struct {
 	Clients       int                         `json:"clients"`
+	RecordBytes   int                         `json:"record_bytes"`
 	UptimeSeconds float64                     `json:"uptime_seconds"`
 	Messages      map[string]map[string]int64 `json:"messages"`
 	Records       map[string]int64            `json:"records"`
@@ -75,6 +76,7 @@ type statsView struct {
 func (n *node) statsView() statsView {
 	v := statsView{
 		Clients:       n.store.Len(),
+		RecordBytes:   n.store.RecordBytes(),
 		UptimeSeconds: time.Since(n.stats.started).Seconds(),
 		Messages:      make(map[string]map[string]int64),
 		Records:       map[string]int64{"applied": n.stats.applied.Load(), "stale": n.stats.stale.Load()},
