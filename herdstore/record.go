@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
@@ -52,9 +53,7 @@ const (
 // (`AT <server> <skew> <client> <location> <time>`, single spaces), copying
 // line, with one allocation.
 func MakeRecord(line []byte, o Origin) Record {
-	off, size := clientPlace(line)
-	timeKey := protocol.TimeKey(line[bytes.LastIndexByte(line, ' ')+1:])
-	return pack(timeKey, off, size, [][]byte{line}, o)
+	return recordOf(appendRecord(nil, line, o))
 }
 
 // MakeRecordOfFields makes the same record as MakeRecord of the fields of a
@@ -62,17 +61,32 @@ func MakeRecord(line []byte, o Origin) Record {
 // without joining them first: the fields already place the client ID and the
 // time, which MakeRecord would look for again in the line.
 func MakeRecordOfFields(fields [][]byte, o Origin) Record {
+	return recordOf(appendRecordOfFields(nil, fields, o))
+}
+
+// ownRecord makes a record of b, which nothing else may hold.
+func recordOf(b []byte) Record {
+	return Record{packed: unsafe.String(unsafe.SliceData(b), len(b))}
+}
+
+func appendRecord(dst, line []byte, o Origin) []byte {
+	off, size := clientPlace(line)
+	timeKey := protocol.TimeKey(line[bytes.LastIndexByte(line, ' ')+1:])
+	return appendPacked(dst, timeKey, off, size, [][]byte{line}, o)
+}
+
+func appendRecordOfFields(dst []byte, fields [][]byte, o Origin) []byte {
 	off := protocol.ATClient // a space after each field before the client's
 	for _, f := range fields[:protocol.ATClient] {
 		off += len(f)
 	}
-	return pack(protocol.TimeKey(fields[protocol.ATTime]), off, len(fields[protocol.ATClient]), fields, o)
+	return appendPacked(dst, protocol.TimeKey(fields[protocol.ATTime]), off, len(fields[protocol.ATClient]), fields, o)
 }
 
-// pack makes a record of the line that parts, joined by single spaces, form,
-// with the client time's key and the client ID's place in the line, in one
-// allocation.
-func pack(timeKey uint64, clientOff, clientLen int, parts [][]byte, o Origin) Record {
+// appendPacked appends to dst the packed record of the line that parts,
+// joined by single spaces, form, with the client time's key and the client
+// ID's place in the line. Given a nil dst, it allocates once.
+func appendPacked(dst []byte, timeKey uint64, clientOff, clientLen int, parts [][]byte, o Origin) []byte {
 	lineBytes := len(parts) - 1
 	for _, part := range parts {
 		lineBytes += len(part)
@@ -96,21 +110,23 @@ func pack(timeKey uint64, clientOff, clientLen int, parts [][]byte, o Origin) Re
 	if clientOff <= maxClientPlace && clientLen <= maxClientPlace {
 		header[clientOffset], header[clientLength] = byte(clientOff), byte(clientLen)
 	}
-	var b strings.Builder
-	b.Grow(headerBytes + lineBytes + arrivedBytes + n + 1)
-	b.Write(header[:])
+	if need := headerBytes + lineBytes + arrivedBytes + n + 1; cap(dst)-len(dst) < need {
+		// Not slices.Grow: the race detector's build makes that two
+		// allocations.
+		grown := make([]byte, len(dst), len(dst)+need)
+		copy(grown, dst)
+		dst = grown
+	}
+	dst = append(dst, header[:]...)
 	for i, part := range parts {
 		if i > 0 {
-			b.WriteByte(' ')
+			dst = append(dst, ' ')
 		}
-		b.Write(part)
+		dst = append(dst, part...)
 	}
-	var arrived [arrivedBytes]byte
-	binary.LittleEndian.PutUint64(arrived[:], uint64(o.Arrived))
-	b.Write(arrived[:])
-	b.Write(from[:n])
-	b.WriteByte(byte(n))
-	return Record{packed: b.String()}
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(o.Arrived))
+	dst = append(dst, from[:n]...)
+	return append(dst, byte(n))
 }
 
 // clientPlace returns the offset and length of the client ID, the fourth
@@ -144,6 +160,10 @@ func indexSpace[T ~string | ~[]byte](s T) int {
 func NewRecord(line string) Record {
 	return MakeRecord([]byte(line), Origin{})
 }
+
+// Clone returns a copy of r that holds after the memory r reads is
+// reused: of a record a Scratch made, say.
+func (r Record) Clone() Record { return Record{packed: strings.Clone(r.packed)} }
 
 // IsZero reports whether r is the zero Record, which holds no line.
 func (r Record) IsZero() bool { return r.packed == "" }

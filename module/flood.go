@@ -8,6 +8,9 @@ import "github.com/caddy-herd/caddy-herd/herdstore"
 type floods struct {
 	updates []update
 	batch   []herdstore.Record // reused for each link's share
+	// changed is set when the table changed, whether or not a link needs
+	// the record.
+	changed bool
 }
 
 // update is a record to flood and the two peers that do not need it.
@@ -17,10 +20,11 @@ type update struct {
 	from   string // the peer it came from, "" when not known
 }
 
-// apply stores r and, if it is newer than what the table held, adds it to f
-// for every peer but the record's origin server and the peer it came from
-// (from, "" when not known). It reports whether the table changed; the
-// caller then calls flood, once for all the records it applies in a row.
+// apply stores r and, if it is newer than what the table held, adds a copy
+// of it to f for every peer but the record's origin server and the peer it
+// came from (from, "" when not known); r itself may be a Scratch's. It
+// reports whether the table changed; the caller then calls flood, once for
+// all the records it applies in a row.
 //
 // Neither of those two needs the record: the origin made it, and the sender
 // just stored it. Sending it back would only make them read, look up and drop
@@ -33,8 +37,24 @@ func (n *node) apply(r herdstore.Record, from string, f *floods) bool {
 		return false
 	}
 	n.stats.applied.Add(1)
-	f.updates = append(f.updates, update{record: r, origin: r.Server(), from: from})
+	f.changed = true
+	if origin := r.Server(); n.floodsTo(origin, from) {
+		kept := r.Clone()
+		f.updates = append(f.updates, update{record: kept, origin: kept.Server(), from: from})
+	}
 	return true
+}
+
+// floodsTo reports whether a record made by origin and sent by from goes to
+// any link. In a star, a record from the hub goes nowhere: the table's copy
+// is then the only one made.
+func (n *node) floodsTo(origin, from string) bool {
+	for _, l := range *n.links.Load() {
+		if name := l.Name(); name != origin && name != from {
+			return true
+		}
+	}
+	return false
 }
 
 // flood queues what apply collected in f on the links and has them write
@@ -55,4 +75,5 @@ func (n *node) flood(f *floods) {
 	clear(f.updates)
 	f.updates = f.updates[:0]
 	clear(f.batch)
+	f.changed = false
 }

@@ -188,6 +188,9 @@ type session struct {
 	// floods holds the records the lines changed the table with, until the
 	// links are flushed.
 	floods floods
+	// scratch holds the record of the line being handled: the table copies
+	// it, and apply keeps a copy only for the links that need one.
+	scratch herdstore.Scratch
 
 	// readAt is when the last read from the connection returned: the
 	// receive time of every line it brought.
@@ -257,7 +260,7 @@ func (c *session) flush() bool {
 
 // flood has the links write the updates the lines read so far made.
 func (c *session) flood() {
-	if len(c.floods.updates) > 0 {
+	if c.floods.changed {
 		c.h.node.flood(&c.floods)
 	}
 }
@@ -331,7 +334,7 @@ func (c *session) iamat() {
 	defer func() { iamatDuration.Observe(time.Since(received).Seconds()) }()
 	start := len(c.out)
 	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), received.UnixNano(), c.fields)
-	r := herdstore.MakeRecord(c.out[start:], herdstore.Origin{Arrived: received.UnixNano(), From: c.remote})
+	r := c.scratch.MakeRecord(c.out[start:], herdstore.Origin{Arrived: received.UnixNano(), From: c.remote})
 	c.out = append(c.out, '\n')
 	if !c.h.node.apply(r, "", &c.floods) {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
@@ -376,7 +379,7 @@ func (c *session) reject(msg []byte, r rejection) {
 }
 
 func (c *session) at() {
-	r := herdstore.MakeRecordOfFields(c.fields, herdstore.Origin{Arrived: c.readAt.UnixNano(), From: c.remote})
+	r := c.scratch.MakeRecordOfFields(c.fields, herdstore.Origin{Arrived: c.readAt.UnixNano(), From: c.remote})
 	// Only a certificate names the sender for sure: several peers may share
 	// an address.
 	from := ""

@@ -111,6 +111,74 @@ func TestApplySkipsOriginAndSender(t *testing.T) {
 	}
 }
 
+// TestApplyKeepsCopiesOfScratchRecords applies records made one after
+// another in one Scratch, as a connection does: the link must send each
+// record, not what the scratch holds last.
+func TestApplyKeepsCopiesOfScratchRecords(t *testing.T) {
+	address, lines := peerLines(t, 3)
+	n := newTestNode(t, nil)
+	n.configure("Test", []Peer{{Name: "Other", Address: address}}, nil, nil, zap.NewNop())
+	waitCaughtUp(t, n)
+
+	want := []string{
+		"AT Origin +0.5 kiwi +34.068930-118.445127 1621464827.959498501",
+		"AT Origin +0.5 lime +34.068930-118.445127 1621464827.959498502",
+		"AT Origin +0.5 pear +34.068930-118.445127 1621464827.959498503",
+	}
+	var s herdstore.Scratch
+	var f floods
+	for _, line := range want {
+		if !n.apply(s.MakeRecord([]byte(line), herdstore.Origin{}), "", &f) {
+			t.Fatalf("%q was not stored", line)
+		}
+	}
+	n.flood(&f)
+	for _, line := range want {
+		select {
+		case got := <-lines:
+			if got != line {
+				t.Errorf("peer read %q, want %q", got, line)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("peer did not read %q", line)
+		}
+	}
+}
+
+// TestApplyCopiesOnlyForLinks checks that a record no link takes, as in a
+// star a record from the hub, is stored without an allocation, while one a
+// link takes is copied for it.
+func TestApplyCopiesOnlyForLinks(t *testing.T) {
+	address, _ := peerLines(t, 1)
+	n := newTestNode(t, nil)
+	n.configure("Test", []Peer{{Name: "Hub", Address: address}}, nil, nil, zap.NewNop())
+
+	var hub, own [][]byte
+	for i := range 200 {
+		hub = append(hub, fmt.Appendf(nil, "AT Hub +0.5 kiwi +1+1 1621464827.%09d", i))
+		own = append(own, fmt.Appendf(nil, "AT Test +0.5 lime +1+1 1621464827.%09d", i))
+	}
+	var s herdstore.Scratch
+	var f floods
+	next := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		if !n.apply(s.MakeRecord(hub[next], herdstore.Origin{}), "", &f) {
+			t.Fatalf("%q was not stored", hub[next])
+		}
+		next++
+	})
+	if allocs != 0 {
+		t.Errorf("applying a record no link takes allocates %v times, want 0", allocs)
+	}
+	if len(f.updates) != 0 || !f.changed {
+		t.Errorf("%d records to flood, changed %v; want none and true", len(f.updates), f.changed)
+	}
+	n.apply(s.MakeRecord(own[0], herdstore.Origin{}), "", &f)
+	if len(f.updates) != 1 || f.updates[0].record.Line() != string(own[0]) {
+		t.Errorf("records to flood after an own record: %d, want it alone", len(f.updates))
+	}
+}
+
 // waitCaughtUp waits until every link of n is up and has written its
 // catch-up and everything queued.
 func waitCaughtUp(t *testing.T, n *node) {
