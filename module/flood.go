@@ -2,29 +2,39 @@ package module
 
 import "github.com/caddy-herd/caddy-herd/herdstore"
 
-// floods collects the records one connection changed the table with until
-// its links are flushed, so that each link's queue is locked once per read
-// rather than once per record.
+// floods collects the lines of the records one connection changed the table
+// with until its links are flushed, so that each link's queue is locked once
+// per read rather than once per record.
 type floods struct {
-	updates []update
-	batch   []herdstore.Record // reused for each link's share
+	lines   []byte   // the records' AT lines, each ended by '\n'
+	updates []update // one per line, in order
+	batch   []byte   // reused for the share of a link that takes only some
 	// changed is set when the table changed, whether or not a link needs
 	// the record.
 	changed bool
 }
 
-// update is a record to flood and the two peers that do not need it.
+// maxKeptFloodBytes is the most memory a connection's floods keep between
+// reads: a burst's does not stay with the connection.
+const maxKeptFloodBytes = 64 << 10
+
+// update is where a record's line ends in floods.lines, and what says which
+// peers do not need it: the origin server's name, the second field of the
+// line, and the peer it came from.
 type update struct {
-	record herdstore.Record
-	origin string // the origin server's name, from the record
-	from   string // the peer it came from, "" when not known
+	end       int
+	originLen int
+	from      string // "" when not known
 }
 
-// apply stores r and, if it is newer than what the table held, adds a copy
-// of it to f for every peer but the record's origin server and the peer it
-// came from (from, "" when not known); r itself may be a Scratch's. It
-// reports whether the table changed; the caller then calls flood, once for
-// all the records it applies in a row.
+// atPrefix is what every AT line starts with, before the origin's name.
+const atPrefix = len("AT ")
+
+// apply stores r and, if it is newer than what the table held, adds its line
+// to f for every peer but the record's origin server and the peer it came
+// from (from, "" when not known); r itself may be a Scratch's. It reports
+// whether the table changed; the caller then calls flood, once for all the
+// records it applies in a row.
 //
 // Neither of those two needs the record: the origin made it, and the sender
 // just stored it. Sending it back would only make them read, look up and drop
@@ -39,8 +49,9 @@ func (n *node) apply(r herdstore.Record, from string, f *floods) bool {
 	n.stats.applied.Add(1)
 	f.changed = true
 	if origin := r.Server(); n.floodsTo(origin, from) {
-		kept := r.Clone()
-		f.updates = append(f.updates, update{record: kept, origin: kept.Server(), from: from})
+		f.lines = append(f.lines, r.Line()...)
+		f.lines = append(f.lines, '\n')
+		f.updates = append(f.updates, update{end: len(f.lines), originLen: len(origin), from: from})
 	}
 	return true
 }
@@ -62,18 +73,38 @@ func (n *node) floodsTo(origin, from string) bool {
 // when the server last had updates for it.
 func (n *node) flood(f *floods) {
 	for _, l := range *n.links.Load() {
-		name := l.Name()
-		f.batch = f.batch[:0]
-		for _, u := range f.updates {
-			if name != u.origin && name != u.from {
-				f.batch = append(f.batch, u.record)
-			}
-		}
-		l.Push(f.batch...)
+		l.Push(f.shareOf(l.Name()))
 		l.Flush()
 	}
-	clear(f.updates)
 	f.updates = f.updates[:0]
-	clear(f.batch)
+	f.lines = f.lines[:0]
+	f.batch = f.batch[:0]
 	f.changed = false
+	if cap(f.lines) > maxKeptFloodBytes || cap(f.batch) > maxKeptFloodBytes {
+		*f = floods{}
+	}
+}
+
+// shareOf returns the lines of f that go to the link to peer: all but the
+// ones peer made or sent. Until the first such line it shares f.lines; from
+// there on it copies to f.batch.
+func (f *floods) shareOf(peer string) []byte {
+	copying := false
+	start := 0
+	for _, u := range f.updates {
+		line := f.lines[start:u.end]
+		skipped := string(line[atPrefix:atPrefix+u.originLen]) == peer || u.from == peer
+		switch {
+		case skipped && !copying:
+			f.batch = append(f.batch[:0], f.lines[:start]...)
+			copying = true
+		case !skipped && copying:
+			f.batch = append(f.batch, line...)
+		}
+		start = u.end
+	}
+	if copying {
+		return f.batch
+	}
+	return f.lines
 }

@@ -3,6 +3,7 @@ package module
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -115,17 +116,46 @@ func BenchmarkHandleIAMAT(b *testing.B) {
 	benchmarkHandle(b, "IAMAT client-")
 }
 
+// BenchmarkHandleIAMATFlooded is BenchmarkHandleIAMAT on a server with two
+// peers, whose links take every update.
+func BenchmarkHandleIAMATFlooded(b *testing.B) {
+	benchmarkHandle(b, "IAMAT client-", discardingPeer(b), discardingPeer(b))
+}
+
 // BenchmarkHandleAT runs the whole handler over a peer's script of AT lines
 // for distinct clients: parse, normalize, store.
 func BenchmarkHandleAT(b *testing.B) {
 	benchmarkHandle(b, "AT Peer +0.000000001 client-")
 }
 
+// discardingPeer returns the address of a peer that reads and drops what
+// its links send.
+func discardingPeer(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				io.Copy(io.Discard, conn)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // benchmarkHandle runs the handler over 10,000 lines, prefix, a client
-// number and a location and time each. Every run sends each client a later
-// time than the run before, so that every line updates the table, as a
-// client that moves does.
-func benchmarkHandle(b *testing.B, prefix string) {
+// number and a location and time each, on a server with links to peers at
+// the given addresses. Every run sends each client a later time than the run
+// before, so that every line updates the table, as a client that moves does.
+func benchmarkHandle(b *testing.B, prefix string, peers ...string) {
 	const lines = 10000
 	const fraction = len("000000000\n")
 	var script bytes.Buffer
@@ -137,9 +167,18 @@ func benchmarkHandle(b *testing.B, prefix string) {
 		ends = append(ends, script.Len())
 	}
 	n := newNode()
-	defer n.cancel()
-	n.configure("Bench", nil, nil, nil, zap.NewNop())
+	defer n.Destruct()
+	var links []Peer
+	for i, address := range peers {
+		links = append(links, Peer{Name: fmt.Sprint("Peer", i), Address: address})
+	}
+	n.configure("Bench", links, nil, nil, zap.NewNop())
 	n.markReady()
+	for _, l := range *n.links.Load() {
+		for !l.Status().Up || !l.Drain(0) {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	h := &Handler{MaxLineBytes: 4096, node: n, logger: zap.NewNop()}
 	b.ReportAllocs()
 	b.SetBytes(int64(script.Len()))

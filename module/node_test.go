@@ -174,8 +174,8 @@ func TestApplyCopiesOnlyForLinks(t *testing.T) {
 		t.Errorf("%d records to flood, changed %v; want none and true", len(f.updates), f.changed)
 	}
 	n.apply(s.MakeRecord(own[0], herdstore.Origin{}), "", &f)
-	if len(f.updates) != 1 || f.updates[0].record.Line() != string(own[0]) {
-		t.Errorf("records to flood after an own record: %d, want it alone", len(f.updates))
+	if len(f.updates) != 1 || string(f.lines) != string(own[0])+"\n" {
+		t.Errorf("lines to flood after an own record: %q, want it alone", f.lines)
 	}
 }
 

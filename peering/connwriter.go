@@ -23,8 +23,6 @@ type connWriter struct {
 	// unsent is the tail of a direct write that the socket did not take; the
 	// link's goroutine writes it before anything else.
 	unsent []byte
-	// buf is the reused buffer of direct writes.
-	buf []byte
 
 	// behind is set while unsent holds bytes, for Drain, which does not lock.
 	behind atomic.Bool
@@ -42,7 +40,7 @@ func (o *connWriter) attach(conn net.Conn) {
 func (o *connWriter) detach() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.conn, o.raw, o.unsent, o.buf = nil, nil, nil, nil
+	o.conn, o.raw, o.unsent = nil, nil, nil
 	o.behind.Store(false)
 }
 

@@ -2,6 +2,7 @@ package peering
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -183,9 +184,10 @@ func (l *Link) Drain(timeout time.Duration) bool {
 	return true
 }
 
-// Push queues records for the peer without writing them: the caller flushes
-// once it has pushed what it has, so that a burst leaves in one write.
-func (l *Link) Push(rs ...herdstore.Record) { l.queue.Push(rs...) }
+// Push queues a copy of lines for the peer, records' AT lines, each ended
+// by '\n', without writing them: the caller flushes once it has pushed what
+// it has, so that a burst leaves in one write.
+func (l *Link) Push(lines []byte) { l.queue.Push(lines) }
 
 // Flush has what was pushed written, and never blocks. On a quiet link, one
 // whose last two Flushes each came quietAfter after the one before, the
@@ -289,7 +291,7 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 	defer l.out.detach()
 	for {
 		l.out.mu.Lock()
-		batch, resync := l.queue.Take()
+		batch, count, resync := l.queue.Take()
 		if len(batch) == 0 && !resync && len(l.out.unsent) == 0 {
 			l.queue.Written(batch)
 			l.out.mu.Unlock()
@@ -303,7 +305,7 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 				return context.Cause(ctx)
 			}
 		}
-		err := l.writeBatch(ctx, conn, w, batch, resync)
+		err := l.writeBatch(ctx, conn, w, batch, count, resync)
 		l.queue.Written(batch)
 		l.out.mu.Unlock()
 		if err != nil {
@@ -313,8 +315,9 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 }
 
 // writeBatch writes, in this order, what a direct write left unsent, the
-// whole table if resync is set, and batch. The caller holds l.out.mu.
-func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, batch []herdstore.Record, resync bool) error {
+// whole table if resync is set, and batch, count lines. The caller holds
+// l.out.mu.
+func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, batch []byte, count int, resync bool) error {
 	if err := l.out.extendDeadline(); err != nil {
 		return err
 	}
@@ -330,25 +333,27 @@ func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, b
 			return err
 		}
 	}
-	bytes := 0
-	for _, r := range batch {
-		line := r.Line()
-		w.WriteString(line)
-		w.WriteByte('\n')
-		bytes += len(line) + 1
-	}
+	w.Write(batch)
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	l.out.behind.Store(false)
-	l.sent.Add(int64(len(batch)))
-	l.bytesSent.Add(int64(bytes))
-	if len(batch) > 0 {
-		if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
-			ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line()))
-		}
-	}
+	l.written(batch, count, false)
 	return nil
+}
+
+// written counts count lines in batch as sent, and logs the last.
+func (l *Link) written(batch []byte, count int, direct bool) {
+	l.sent.Add(int64(count))
+	l.bytesSent.Add(int64(len(batch)))
+	if count == 0 {
+		return
+	}
+	if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
+		last := batch[:len(batch)-1]
+		last = last[bytes.LastIndexByte(last, '\n')+1:]
+		ce.Write(zap.Int("records", count), zap.ByteString("last", last), zap.Bool("direct", direct))
+	}
 }
 
 // writeQueued writes the queued records from the calling goroutine without
@@ -373,7 +378,7 @@ func (l *Link) writeQueued() bool {
 			return false
 		}
 	}
-	batch, ok := l.queue.TakeFew(quietMaxRecords)
+	batch, count, ok := l.queue.TakeFew(quietMaxRecords)
 	if !ok {
 		return false
 	}
@@ -381,30 +386,18 @@ func (l *Link) writeQueued() bool {
 	if len(batch) == 0 {
 		return true
 	}
-	o.buf = o.buf[:0]
-	for _, r := range batch {
-		o.buf = append(o.buf, r.Line()...)
-		o.buf = append(o.buf, '\n')
-	}
-	n, err := writeNonBlocking(o.raw, o.buf)
-	if cap(o.buf) > writeBufferBytes { // a few records of very long lines
-		defer func() { o.buf = nil }()
-	}
-	if n < len(o.buf) {
+	n, err := writeNonBlocking(o.raw, batch)
+	if n < len(batch) {
 		// The goroutine finishes the write, or finds the connection failed
 		// and catches the peer up on a new one.
-		o.unsent = append(o.unsent, o.buf[n:]...)
+		o.unsent = append(o.unsent, batch[n:]...)
 		o.behind.Store(true)
 	}
 	if err != nil {
 		return false
 	}
-	l.sent.Add(int64(len(batch)))
-	l.bytesSent.Add(int64(len(o.buf)))
-	if ce := l.logger.Load().Check(zap.DebugLevel, "sent to peer"); ce != nil {
-		ce.Write(zap.Int("records", len(batch)), zap.String("last", batch[len(batch)-1].Line()), zap.Bool("direct", true))
-	}
-	return n == len(o.buf)
+	l.written(batch, count, true)
+	return n == len(batch)
 }
 
 // sendTable writes the whole table to the peer: the catch-up after a

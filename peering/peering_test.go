@@ -20,24 +20,35 @@ func record(client, time string) herdstore.Record {
 	return herdstore.NewRecord(fmt.Sprintf("AT S +0.000000001 %s +1+1 %s", client, time))
 }
 
+// lines returns the lines of rs as a link sends them.
+func lines(rs ...herdstore.Record) []byte {
+	var b []byte
+	for _, r := range rs {
+		b = append(b, r.Line()...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
 func TestQueue(t *testing.T) {
 	q := NewQueue(func() int { return 0 })
-	if batch, resync := q.Take(); len(batch) != 0 || !resync {
-		t.Fatalf("new queue: Take = %d records, resync %v; want a resync", len(batch), resync)
+	if batch, _, resync := q.Take(); len(batch) != 0 || !resync {
+		t.Fatalf("new queue: Take = %q, resync %v; want a resync", batch, resync)
 	}
 	q.Written(nil)
 	if !q.Idle() {
 		t.Fatal("queue not idle after the resync was written")
 	}
-	q.Push(record("a", "1"))
-	q.Push(record("b", "1"))
-	q.Push(record("a", "2"))
+	pushed := lines(record("a", "1"), record("b", "1"))
+	q.Push(pushed)
+	copy(pushed, "overwritten by the pusher")
+	q.Push(lines(record("a", "2")))
 	if q.Len() != 3 || q.Idle() {
-		t.Fatalf("Len = %d, Idle = %v after three pushes", q.Len(), q.Idle())
+		t.Fatalf("Len = %d, Idle = %v after three lines pushed", q.Len(), q.Idle())
 	}
-	batch, resync := q.Take()
-	if resync || len(batch) != 3 || batch[0] != record("a", "1") || batch[2] != record("a", "2") {
-		t.Fatalf("Take = %v, resync %v; want the three records in order", batch, resync)
+	batch, count, resync := q.Take()
+	if want := lines(record("a", "1"), record("b", "1"), record("a", "2")); resync || count != 3 || string(batch) != string(want) {
+		t.Fatalf("Take = %q, %d lines, resync %v; want %q", batch, count, resync, want)
 	}
 	if q.Idle() {
 		t.Error("queue idle while a batch is in flight")
@@ -45,6 +56,38 @@ func TestQueue(t *testing.T) {
 	q.Written(batch)
 	if !q.Idle() || q.Len() != 0 {
 		t.Error("queue not idle after the batch was written")
+	}
+}
+
+// TestQueueKeepsLittleMemory checks that a burst's memory is not kept: a
+// written batch larger than maxSpareBytes is not reused, and an overflow
+// lets the queued lines go.
+func TestQueueKeepsLittleMemory(t *testing.T) {
+	q := NewQueue(func() int { return 1 << 20 })
+	q.Take()
+	q.Written(nil)
+	burst := lines(record(strings.Repeat("k", 200), "1"))
+	for range maxSpareBytes / len(burst) {
+		q.Push(burst)
+	}
+	q.Push(lines(record("small", "1")))
+	batch, _, _ := q.Take()
+	if cap(batch) <= maxSpareBytes {
+		t.Fatalf("the burst took %d bytes, want more than %d", cap(batch), maxSpareBytes)
+	}
+	q.Written(batch)
+	if q.spare != nil {
+		t.Errorf("the queue keeps the burst's %d bytes for reuse", cap(q.spare))
+	}
+
+	small := NewQueue(func() int { return 0 })
+	small.Take()
+	small.Written(nil)
+	for range minQueueBound + 1 {
+		small.Push(burst)
+	}
+	if cap(small.lines) != 0 || small.Len() != 0 {
+		t.Errorf("after an overflow the queue holds %d lines in %d bytes", small.Len(), cap(small.lines))
 	}
 }
 
@@ -70,29 +113,29 @@ func TestQueueOverflowAsksForResync(t *testing.T) {
 			for i := range tt.bound {
 				batch = append(batch, record(fmt.Sprint(i), "1"))
 				if len(batch) == tt.batch {
-					q.Push(batch...)
+					q.Push(lines(batch...))
 					batch = batch[:0]
 				}
 			}
 			if q.Len() != tt.bound {
 				t.Fatalf("Len = %d after pushing %d records", q.Len(), tt.bound)
 			}
-			q.Push(record("one-more", "1"), record("and-another", "1"))
+			q.Push(lines(record("one-more", "1"), record("and-another", "1")))
 			if q.Len() != 0 {
 				t.Fatalf("Len = %d after overflowing, want 0", q.Len())
 			}
-			if batch, resync := q.Take(); len(batch) != 0 || !resync {
-				t.Fatalf("Take after overflow = %d records, resync %v", len(batch), resync)
+			if batch, _, resync := q.Take(); len(batch) != 0 || !resync {
+				t.Fatalf("Take after overflow = %q, resync %v", batch, resync)
 			}
 			q.Written(nil)
 
 			// A batch that would cross the bound overflows it too.
 			for i := range tt.bound - 1 {
-				q.Push(record(fmt.Sprint(i), "2"))
+				q.Push(lines(record(fmt.Sprint(i), "2")))
 			}
-			q.Push(record("crossing", "2"), record("the-bound", "2"))
-			if batch, resync := q.Take(); len(batch) != 0 || !resync {
-				t.Fatalf("Take after a batch crossed the bound = %d records, resync %v", len(batch), resync)
+			q.Push(lines(record("crossing", "2"), record("the-bound", "2")))
+			if batch, _, resync := q.Take(); len(batch) != 0 || !resync {
+				t.Fatalf("Take after a batch crossed the bound = %q, resync %v", batch, resync)
 			}
 		})
 	}
@@ -360,19 +403,19 @@ func TestQuietWriteTakesOnlyAFewRecords(t *testing.T) {
 	// As on a link whose last write was long ago: the deadline has passed.
 	l.out.writeBy = time.Now().Add(-time.Minute)
 	client.SetWriteDeadline(l.out.writeBy)
-	batch, _ := l.queue.Take() // as if the catch-up were written
+	batch, _, _ := l.queue.Take() // as if the catch-up were written
 	l.queue.Written(batch)
 
 	for i := range quietMaxRecords + 1 {
-		l.Push(record(fmt.Sprint("many-", i), "1"))
+		l.Push(lines(record(fmt.Sprint("many-", i), "1")))
 	}
 	if l.writeQueued() || l.Pending() != quietMaxRecords+1 {
 		t.Fatalf("%d records: written from the caller, %d left pending", quietMaxRecords+1, l.Pending())
 	}
-	batch, _ = l.queue.Take()
+	batch, _, _ = l.queue.Take()
 	l.queue.Written(batch)
 	for i := range quietMaxRecords {
-		l.Push(record(fmt.Sprint("few-", i), "1"))
+		l.Push(lines(record(fmt.Sprint("few-", i), "1")))
 	}
 	if !l.writeQueued() || l.Pending() != 0 {
 		t.Fatalf("%d records: not written from the caller, %d left pending", quietMaxRecords, l.Pending())
@@ -384,6 +427,6 @@ func TestQuietWriteTakesOnlyAFewRecords(t *testing.T) {
 
 // send pushes r to l and flushes it, as a connection does with its updates.
 func send(l *Link, r herdstore.Record) {
-	l.Push(r)
+	l.Push(lines(r))
 	l.Flush()
 }

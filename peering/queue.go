@@ -4,30 +4,38 @@
 package peering
 
 import (
+	"bytes"
 	"sync"
-
-	"github.com/caddy-herd/caddy-herd/herdstore"
 )
 
-// minQueueBound is the fewest records a queue holds before it overflows,
-// so that a small table still absorbs a burst of updates.
-const minQueueBound = 4096
+// Queue limits.
+const (
+	// minQueueBound is the fewest records a queue holds before it overflows,
+	// so that a small table still absorbs a burst of updates.
+	minQueueBound = 4096
+	// maxSpareBytes is the largest written batch kept for reuse: a burst's
+	// batch is not held for the life of the link.
+	maxSpareBytes = 1 << 20
+)
 
-// Queue holds the records waiting to be sent on one link, in the order they
-// were pushed. Pushing is one append under a lock: the clients' goroutines
-// that push never wait for the link.
+// Queue holds the lines waiting to be sent on one link, in the order they
+// were pushed, as they go on the wire. Pushing is one copy under a lock: the
+// clients' goroutines that push never wait for the link, and the link writes
+// what it takes as it is.
 //
 // Its memory is bounded by the table, not by what the peer does: when more
 // records are waiting than the table has clients (or minQueueBound), the queue
 // drops them all and asks for a resync instead, and the link sends the whole
 // table, which holds every dropped record or a newer one.
 type Queue struct {
-	mu      sync.Mutex
-	records []herdstore.Record
-	spare   []herdstore.Record // the last taken batch, reused once written
-	resync  bool
+	mu    sync.Mutex
+	lines []byte // whole lines, each ended by '\n'
+	count int    // the lines in lines
+	spare []byte // the last taken batch, reused once written
+	// resync is set when the whole table must be sent before lines.
+	resync bool
 	// inFlight is set from a Take until Written, so that a drain does not
-	// end while the taken records are on their way.
+	// end while the taken lines are on their way.
 	inFlight bool
 	// bound returns how many records may wait before the queue overflows.
 	bound func() int
@@ -41,25 +49,34 @@ func NewQueue(bound func() int) *Queue {
 	return &Queue{bound: bound, resync: true, ready: make(chan struct{}, 1)}
 }
 
-// Push queues rs, in order. It never blocks, and it does not wake the link:
-// the pusher calls Wake, or writes the queue itself, once it has pushed what
-// it has.
-func (q *Queue) Push(rs ...herdstore.Record) {
-	if len(rs) == 0 {
+// Push queues a copy of lines: records' AT lines, each ended by '\n'. It
+// never blocks, and it does not wake the link: the pusher calls Wake, or
+// writes the queue itself, once it has pushed what it has.
+func (q *Queue) Push(lines []byte) {
+	if len(lines) == 0 {
 		return
 	}
+	n := bytes.Count(lines, newline)
 	q.mu.Lock()
 	switch {
 	case q.resync:
-		// The coming resync reads the table, which already holds rs.
-	case len(q.records)+len(rs) > max(minQueueBound, q.bound()):
-		clear(q.records)
-		q.records = q.records[:0]
+		// The coming resync reads the table, which already holds the records.
+	case q.count+n > max(minQueueBound, q.bound()):
+		q.drop()
 		q.resync = true
 	default:
-		q.records = append(q.records, rs...)
+		q.lines = append(q.lines, lines...)
+		q.count += n
 	}
 	q.mu.Unlock()
+}
+
+var newline = []byte{'\n'}
+
+// drop forgets the queued lines and their memory, which the resync that
+// replaces them does not need. The caller holds mu.
+func (q *Queue) drop() {
+	q.lines, q.count = nil, 0
 }
 
 // Wake signals Ready, at most once until it is received.
@@ -75,8 +92,7 @@ func (q *Queue) Wake() {
 // up again and catches its peer up.
 func (q *Queue) Resync() {
 	q.mu.Lock()
-	clear(q.records)
-	q.records = q.records[:0]
+	q.drop()
 	q.resync = true
 	q.inFlight = false
 	q.mu.Unlock()
@@ -85,40 +101,46 @@ func (q *Queue) Resync() {
 // Ready is signalled by Wake; a receiver then calls Take.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
-// Take returns every queued record, oldest first, and whether the whole
-// table must be sent first. The caller owns the batch until Written.
-func (q *Queue) Take() (batch []herdstore.Record, resync bool) {
+// Take returns every queued line, oldest first, how many there are, and
+// whether the whole table must be sent first. The caller owns the batch
+// until Written.
+func (q *Queue) Take() (batch []byte, count int, resync bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	batch, resync = q.records, q.resync
-	q.records, q.spare = q.spare[:0], nil
+	batch, count, resync = q.take()
 	q.resync = false
 	q.inFlight = len(batch) > 0 || resync
-	return batch, resync
+	return batch, count, resync
 }
 
 // TakeFew is Take for a writer that only sends a few updates: while a
-// resync is pending or more than max records wait, it takes nothing and
+// resync is pending or more than max lines wait, it takes nothing and
 // returns false.
-func (q *Queue) TakeFew(max int) (batch []herdstore.Record, ok bool) {
+func (q *Queue) TakeFew(max int) (batch []byte, count int, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.resync || len(q.records) > max {
-		return nil, false
+	if q.resync || q.count > max {
+		return nil, 0, false
 	}
-	batch = q.records
-	q.records, q.spare = q.spare[:0], nil
+	batch, count, _ = q.take()
 	q.inFlight = len(batch) > 0
-	return batch, true
+	return batch, count, true
+}
+
+// take hands out the queued lines and starts a new batch in the spare
+// memory. The caller holds mu.
+func (q *Queue) take() (batch []byte, count int, resync bool) {
+	batch, count, resync = q.lines, q.count, q.resync
+	q.lines, q.count, q.spare = q.spare[:0], 0, nil
+	return batch, count, resync
 }
 
 // Written reports that the batch of the last Take is written, and gives its
 // memory back for reuse.
-func (q *Queue) Written(batch []herdstore.Record) {
-	clear(batch)
+func (q *Queue) Written(batch []byte) {
 	q.mu.Lock()
 	q.inFlight = false
-	if q.spare == nil && cap(batch) <= max(minQueueBound, q.bound()) {
+	if q.spare == nil && cap(batch) <= maxSpareBytes {
 		q.spare = batch[:0]
 	}
 	q.mu.Unlock()
@@ -128,19 +150,19 @@ func (q *Queue) Written(batch []herdstore.Record) {
 func (q *Queue) Idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.records) == 0 && !q.resync && !q.inFlight
+	return q.count == 0 && !q.resync && !q.inFlight
 }
 
-// Waiting reports whether records or a resync wait to be written.
+// Waiting reports whether lines or a resync wait to be written.
 func (q *Queue) Waiting() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.records) > 0 || q.resync
+	return q.count > 0 || q.resync
 }
 
-// Len returns the number of pending records.
+// Len returns the number of pending lines.
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.records)
+	return q.count
 }
