@@ -64,7 +64,8 @@ func MakeRecordOfFields(fields [][]byte, o Origin) Record {
 	return recordOf(appendRecordOfFields(nil, fields, o))
 }
 
-// ownRecord makes a record of b, which nothing else may hold.
+// recordOf returns a record that reads b: it holds only while b is not
+// written.
 func recordOf(b []byte) Record {
 	return Record{packed: unsafe.String(unsafe.SliceData(b), len(b))}
 }

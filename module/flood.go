@@ -27,7 +27,8 @@ type update struct {
 	from      string // "" when not known
 }
 
-// atPrefix is what every AT line starts with, before the origin's name.
+// atPrefix is the length of what every AT line starts with, before the
+// origin's name.
 const atPrefix = len("AT ")
 
 // apply stores r and, if it is newer than what the table held, adds its line

@@ -185,11 +185,11 @@ type session struct {
 	ahead   int
 	clients [][]byte
 
-	// floods holds the records the lines changed the table with, until the
-	// links are flushed.
+	// floods holds the lines of the records that changed the table, until
+	// the links are flushed.
 	floods floods
 	// scratch holds the record of the line being handled: the table copies
-	// it, and apply keeps a copy only for the links that need one.
+	// it, and apply copies its line for the links that take it.
 	scratch herdstore.Scratch
 
 	// readAt is when the last read from the connection returned: the
