@@ -174,11 +174,7 @@ func benchmarkHandle(b *testing.B, prefix string, peers ...string) {
 	}
 	n.configure("Bench", links, nil, nil, zap.NewNop())
 	n.markReady()
-	for _, l := range *n.links.Load() {
-		for !l.Status().Up || !l.Drain(0) {
-			time.Sleep(time.Millisecond)
-		}
-	}
+	waitCaughtUp(b, n)
 	h := &Handler{MaxLineBytes: 4096, node: n, logger: zap.NewNop()}
 	b.ReportAllocs()
 	b.SetBytes(int64(script.Len()))

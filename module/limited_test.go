@@ -354,7 +354,7 @@ func TestReloadKeepsPerIPState(t *testing.T) {
 }
 
 // waitUntil polls cond until it holds, failing after a few seconds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

@@ -181,7 +181,7 @@ func TestApplyCopiesOnlyForLinks(t *testing.T) {
 
 // waitCaughtUp waits until every link of n is up and has written its
 // catch-up and everything queued.
-func waitCaughtUp(t *testing.T, n *node) {
+func waitCaughtUp(t testing.TB, n *node) {
 	t.Helper()
 	for _, l := range *n.links.Load() {
 		waitUntil(t, "link "+l.Name()+" up and caught up", func() bool {
