@@ -2,6 +2,7 @@ package herdstore
 
 import (
 	"hash/maphash"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -33,14 +34,20 @@ type Store struct {
 	seed   maphash.Seed
 	shards *[shardCount]shard
 	size   atomic.Int64
+	// seq is the number the table gave the record it stored last.
+	seq atomic.Uint64
 }
 
 type shard struct {
 	mu    sync.RWMutex
 	slots []ref
 	tags  []uint8 // 0 for an empty slot, else a tag from the client's hash
-	used  int
-	mem   *arena
+	// seqs holds the number of the record in each slot, apart from the
+	// records, so that a scan for the records stored since a number reads
+	// the numbers alone.
+	seqs []uint64
+	used int
+	mem  *arena
 }
 
 // New returns an empty table.
@@ -115,6 +122,26 @@ func (s *Store) Get(client []byte) (Record, bool) {
 // Put stores a copy of r unless the table already holds a record for its
 // client that is as new or newer, and reports whether the table changed.
 func (s *Store) Put(r Record) bool {
+	_, ok := s.PutSeq(r)
+	return ok
+}
+
+// PutSeq is Put that also returns the number the table gave the record: the
+// next of its sequence (see Seq).
+func (s *Store) PutSeq(r Record) (uint64, bool) {
+	return s.put(r, 0)
+}
+
+// Restore is Put for a record read back from storage: it keeps the number seq
+// the record had, and the table's sequence continues after it.
+func (s *Store) Restore(r Record, seq uint64) bool {
+	s.AdvanceSeq(seq)
+	_, ok := s.put(r, seq)
+	return ok
+}
+
+// put stores r, numbered seq, or numbered next in the sequence when seq is 0.
+func (s *Store) put(r Record, seq uint64) (uint64, bool) {
 	client := r.Client()
 	h := maphash.String(s.seed, client)
 	sh := s.shardFor(h)
@@ -123,23 +150,27 @@ func (s *Store) Put(r Record) bool {
 	i, ok := sh.find(client, h)
 	if ok {
 		if !r.NewerThan(sh.mem.record(sh.slots[i])) {
-			return false
+			return 0, false
 		}
 		sh.slots[i] = sh.mem.replace(sh.slots[i], r)
 		if sh.mem.wasteful() {
 			sh.compact()
 		}
-		return true
+	} else {
+		if (sh.used+1)*100 > len(sh.slots)*maxLoadPercent {
+			s.grow(sh)
+			i, _ = sh.find(client, h)
+		}
+		sh.slots[i] = sh.mem.add(r)
+		sh.tags[i] = tagOf(h)
+		sh.used++
+		s.size.Add(1)
 	}
-	if (sh.used+1)*100 > len(sh.slots)*maxLoadPercent {
-		s.grow(sh)
-		i, _ = sh.find(client, h)
+	if seq == 0 {
+		seq = s.seq.Add(1)
 	}
-	sh.slots[i] = sh.mem.add(r)
-	sh.tags[i] = tagOf(h)
-	sh.used++
-	s.size.Add(1)
-	return true
+	sh.seqs[i] = seq
+	return seq, true
 }
 
 // compact copies a shard's records into fresh chunks, next to each other,
@@ -157,9 +188,9 @@ func (sh *shard) compact() {
 
 // grow doubles a shard's table.
 func (s *Store) grow(sh *shard) {
-	old, oldTags := sh.slots, sh.tags
+	old, oldTags, oldSeqs := sh.slots, sh.tags, sh.seqs
 	n := max(minSlots, 2*len(old))
-	sh.slots, sh.tags = make([]ref, n), make([]uint8, n)
+	sh.slots, sh.tags, sh.seqs = make([]ref, n), make([]uint8, n), make([]uint64, n)
 	mask := n - 1
 	for j, r := range old {
 		if oldTags[j] == 0 {
@@ -170,7 +201,7 @@ func (s *Store) grow(sh *shard) {
 		for sh.tags[i] != 0 {
 			i = (i + 1) & mask
 		}
-		sh.slots[i], sh.tags[i] = r, tagOf(h)
+		sh.slots[i], sh.tags[i], sh.seqs[i] = r, tagOf(h), oldSeqs[j]
 	}
 }
 
@@ -198,25 +229,39 @@ func (s *Store) Len() int {
 // shard is copied under its read lock and fn runs without any lock held, so
 // fn may block; records put meanwhile may or may not be seen.
 func (s *Store) Range(fn func(Record) bool) {
+	s.RangeSince(0, math.MaxUint64, func(r Record, _ uint64) bool { return fn(r) })
+}
+
+// RangeSince is Range over the records numbered after after and up to
+// through, each given with its number: what a peer that holds every record up
+// to after still misses. It reads the numbers of the records it skips, not
+// the records.
+func (s *Store) RangeSince(after, through uint64, fn func(r Record, seq uint64) bool) {
 	var batch []Record
 	var ends []int
+	var seqs []uint64
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
 		n := 0
 		for j, x := range sh.slots {
-			if sh.tags[j] != 0 {
+			if sh.tags[j] != 0 && sh.seqs[j] > after && sh.seqs[j] <= through {
 				n += len(sh.mem.record(x).packed)
 			}
+		}
+		if n == 0 {
+			sh.mu.RUnlock()
+			continue
 		}
 		// One string holds the shard's records: a copy each would cost an
 		// allocation per record.
 		copied := make([]byte, 0, n)
-		ends = ends[:0]
+		ends, seqs = ends[:0], seqs[:0]
 		for j, x := range sh.slots {
-			if sh.tags[j] != 0 {
+			if sh.tags[j] != 0 && sh.seqs[j] > after && sh.seqs[j] <= through {
 				copied = append(copied, sh.mem.record(x).packed...)
 				ends = append(ends, len(copied))
+				seqs = append(seqs, sh.seqs[j])
 			}
 		}
 		sh.mu.RUnlock()
@@ -227,8 +272,8 @@ func (s *Store) Range(fn func(Record) bool) {
 			batch = append(batch, Record{packed: all[start:end]})
 			start = end
 		}
-		for _, r := range batch {
-			if !fn(r) {
+		for k, r := range batch {
+			if !fn(r, seqs[k]) {
 				return
 			}
 		}
