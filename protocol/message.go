@@ -12,6 +12,8 @@ const (
 	IAMAT
 	WHATSAT
 	AT
+	// HERD is a line of the catch-up exchange between peers (see ParseSync).
+	HERD
 )
 
 // String returns the command's wire name.
@@ -23,6 +25,8 @@ func (c Command) String() string {
 		return "WHATSAT"
 	case AT:
 		return "AT"
+	case HERD:
+		return "HERD"
 	}
 	return "invalid"
 }
@@ -73,6 +77,10 @@ func Classify(fields [][]byte) Command {
 	case bytes.Equal(fields[0], wordAT):
 		if len(fields) == 6 && validSkew(fields[ATSkew]) && ValidLocation(fields[ATLocation]) && ValidTime(fields[ATTime]) {
 			return AT
+		}
+	case bytes.Equal(fields[0], wordHERD):
+		if _, ok := ParseSync(fields); ok {
+			return HERD
 		}
 	}
 	return Invalid

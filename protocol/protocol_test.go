@@ -276,6 +276,9 @@ func FuzzLine(f *testing.F) {
 		"WHATSAT k 50.0000001 21",
 		"\x00\xff IAMAT\u00a0k",
 		"",
+		"HERD 1 HELLO Farmar 3f9a2c71d04e8b65",
+		"HERD 1 SINCE 3f9a2c71d04e8b65 1795633160797134656 others",
+		"HERD 1 THROUGH 18446744073709551615",
 	} {
 		f.Add(seed, int64(1520023935182837383))
 	}
@@ -303,6 +306,23 @@ func FuzzLine(f *testing.F) {
 		}
 		if got := UpdatedClient([]byte(line)); (got == nil) != (updated == nil) || !bytes.Equal(got, updated) {
 			t.Fatalf("UpdatedClient = %q, want %q", got, updated)
+		}
+		if cmd == HERD {
+			// A line of the exchange formats back to its own fields.
+			m, _ := ParseSync(fs)
+			var again []byte
+			switch m.Kind {
+			case SyncHello:
+				again = AppendHello(nil, string(m.Name), string(m.Epoch))
+			case SyncSince:
+				again = AppendSince(nil, string(m.Epoch), m.Seq, m.All)
+			case SyncThrough:
+				again = AppendThrough(nil, m.Seq)
+			}
+			if got := bytes.Join(fs, []byte(" ")); !bytes.Equal(append(got, '\n'), again) {
+				t.Fatalf("%q parsed as %+v formats as %q", line, m, again)
+			}
+			return
 		}
 		want := map[Command]int{IAMAT: 4, WHATSAT: 4, AT: 6}
 		if cmd != Invalid && len(fs) != want[cmd] {
