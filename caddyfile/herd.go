@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
+	"github.com/caddy-herd/caddy-herd/herdwal"
 	"github.com/caddy-herd/caddy-herd/module"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
@@ -40,6 +41,8 @@ func init() {
 //			key  <file>
 //			ca   <file>
 //		}
+//		storage <dir>|off
+//		fsync always|everysec|off
 //	}
 //
 // A second `herd` block adds to the first.
@@ -55,6 +58,7 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 		}
 	}
 
+	fsyncLine := 0
 	d.Next() // consume option name
 	if d.NextArg() {
 		return nil, d.Errf("herd: unexpected argument %q (options go in a block)", d.Val())
@@ -182,12 +186,49 @@ func parseHerd(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.TLS = files
 
+		case "storage":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("storage: want a directory, or off")
+			}
+			if app.Storage == nil {
+				app.Storage = new(module.Storage)
+			}
+			if app.Storage.Off || app.Storage.Dir != "" {
+				return nil, d.Errf("storage: already set")
+			}
+			if args[0] == "off" {
+				app.Storage.Off = true
+			} else {
+				app.Storage.Dir = args[0]
+			}
+
+		case "fsync":
+			args := d.RemainingArgs()
+			if len(args) != 1 {
+				return nil, d.Errf("fsync: want one of always, everysec, off")
+			}
+			if _, err := herdwal.ParseFsync(args[0]); err != nil {
+				return nil, d.Errf("fsync: %q is not one of always, everysec, off", args[0])
+			}
+			if app.Storage == nil {
+				app.Storage = new(module.Storage)
+			}
+			if app.Storage.Fsync != "" {
+				return nil, d.Errf("fsync: already set to %s", app.Storage.Fsync)
+			}
+			app.Storage.Fsync = args[0]
+			fsyncLine = d.Line()
+
 		default:
 			return nil, d.Errf("herd: unknown subdirective %q", directive)
 		}
 	}
 	if app.Name == "" {
 		return nil, d.Errf("herd: missing `name` subdirective")
+	}
+	if app.Storage != nil && app.Storage.Off && app.Storage.Fsync != "" {
+		return nil, d.Errf("fsync (line %d): has no effect with storage off", fsyncLine)
 	}
 	if app.PeerAuth == module.PeerAuthTLS && app.TLS == nil {
 		return nil, d.Errf("peer_auth tls: needs a `tls` block with cert, key and ca")

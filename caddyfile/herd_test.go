@@ -121,6 +121,12 @@ func TestAdaptErrorsNameDirectiveAndLine(t *testing.T) {
 		{"tls cert twice", "{\n\therd {\n\t\tname A\n\t\ttls {\n\t\t\tcert a.crt\n\t\t\tcert b.crt\n\t\t}\n\t}\n}", "at Caddyfile:6", "tls cert: already set"},
 		{"tls key without file", "{\n\therd {\n\t\tname A\n\t\ttls {\n\t\t\tkey\n\t\t}\n\t}\n}", "at Caddyfile:5", "tls key: want one file"},
 		{"tls twice", "{\n\therd {\n\t\tname A\n\t\ttls {\n\t\t\tcert a\n\t\t\tkey b\n\t\t\tca c\n\t\t}\n\t\ttls {\n\t\t}\n\t}\n}", "at Caddyfile:9", "tls: already configured"},
+		{"storage without a directory", "{\n\therd {\n\t\tname A\n\t\tstorage\n\t}\n}", "at Caddyfile:4", "storage: want a directory, or off"},
+		{"storage twice", "{\n\therd {\n\t\tname A\n\t\tstorage /a\n\t\tstorage off\n\t}\n}", "at Caddyfile:5", "storage: already set"},
+		{"storage with two directories", "{\n\therd {\n\t\tname A\n\t\tstorage /a /b\n\t}\n}", "at Caddyfile:4", "storage: want a directory, or off"},
+		{"fsync unknown level", "{\n\therd {\n\t\tname A\n\t\tfsync sometimes\n\t}\n}", "at Caddyfile:4", "fsync: \"sometimes\" is not one of always, everysec, off"},
+		{"fsync twice", "{\n\therd {\n\t\tname A\n\t\tfsync always\n\t\tfsync off\n\t}\n}", "at Caddyfile:5", "fsync: already set to always"},
+		{"fsync with storage off", "{\n\therd {\n\t\tname A\n\t\tfsync always\n\t\tstorage off\n\t}\n}", "at Caddyfile:", "fsync (line 4): has no effect with storage off"},
 		{"handler bad max_line_bytes", "{\n\therd {\n\t\tname A\n\t}\n\tlayer4 {\n\t\t:1 {\n\t\t\troute {\n\t\t\t\therd {\n\t\t\t\t\tmax_line_bytes lots\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}", "at Caddyfile:9", "max_line_bytes"},
 		{"handler bad idle_timeout", "{\n\therd {\n\t\tname A\n\t}\n\tlayer4 {\n\t\t:1 {\n\t\t\troute {\n\t\t\t\therd {\n\t\t\t\t\tidle_timeout soon\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}", "at Caddyfile:9", "idle_timeout"},
 	}

@@ -55,24 +55,68 @@ func (h *herd) table(s *server) map[string]string {
 
 // peerStatus is one entry of GET /herd/peers.
 type peerStatus struct {
-	Name     string `json:"name"`
-	Up       bool   `json:"up"`
-	Pending  int    `json:"pending"`
-	Connects int64  `json:"connects"`
-	Sent     int64  `json:"records_sent"`
+	Name        string `json:"name"`
+	Up          bool   `json:"up"`
+	Pending     int    `json:"pending"`
+	Connects    int64  `json:"connects"`
+	Sent        int64  `json:"records_sent"`
+	BytesSent   int64  `json:"bytes_sent"`
+	Exchange    bool   `json:"exchange"`
+	Through     uint64 `json:"through"`
+	LastCatchUp *struct {
+		After   uint64 `json:"after"`
+		Records int64  `json:"records"`
+		Bytes   int64  `json:"bytes"`
+	} `json:"last_catch_up"`
+}
+
+// storageStatus is GET /herd/storage.
+type storageStatus struct {
+	On        bool   `json:"on"`
+	Epoch     string `json:"epoch"`
+	Seq       uint64 `json:"seq"`
+	Dir       string `json:"dir"`
+	Fsync     string `json:"fsync"`
+	DiskBytes int64  `json:"disk_bytes"`
+	Records   int64  `json:"records"`
+	Snapshots int64  `json:"snapshots"`
+	Cursors   map[string]struct {
+		Epoch string `json:"epoch"`
+		Seq   uint64 `json:"seq"`
+	} `json:"peer_cursors"`
+}
+
+func (h *herd) storage(s *server) storageStatus {
+	h.t.Helper()
+	var st storageStatus
+	h.adminJSON(s, "/herd/storage", &st)
+	return st
+}
+
+// adminJSON decodes what GET path answers on s's admin endpoint into v. A
+// reload restarts the endpoint: a connection it refuses or resets meanwhile
+// is tried again.
+func (h *herd) adminJSON(s *server, path string, v any) {
+	h.t.Helper()
+	var resp *http.Response
+	var err error
+	h.waitUntil(fmt.Sprintf("%s answers GET %s", s.name, path), func() bool {
+		resp, err = adminClient.Get(s.adminURL(path))
+		return err == nil
+	})
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET %s on %s: %s", path, s.name, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		h.t.Fatalf("GET %s on %s: %v", path, s.name, err)
+	}
 }
 
 func (h *herd) peers(s *server) []peerStatus {
 	h.t.Helper()
-	resp, err := adminClient.Get(s.adminURL("/herd/peers"))
-	if err != nil {
-		h.t.Fatalf("GET /herd/peers on %s: %v", s.name, err)
-	}
-	defer resp.Body.Close()
 	var peers []peerStatus
-	if err := json.NewDecoder(resp.Body).Decode(&peers); err != nil {
-		h.t.Fatalf("GET /herd/peers on %s: %v", s.name, err)
-	}
+	h.adminJSON(s, "/herd/peers", &peers)
 	return peers
 }
 

@@ -55,6 +55,15 @@ func TestHerdCommand(t *testing.T) {
 	if !ok || !strings.Contains(out, "Meeks") || !strings.Contains(out, "Young") || !strings.Contains(out, "PEER") {
 		t.Errorf("caddy herd peers: ok=%v, output %q", ok, out)
 	}
+	out, ok = herdCommand(t, "storage", "--address", admin, "--snapshot")
+	for _, want := range []string{"directory", "data/Farmar", "fsync", "everysec", "records", "last snapshot", "knows Meeks", "knows Young"} {
+		if !ok || !strings.Contains(out, want) {
+			t.Errorf("caddy herd storage --snapshot: ok=%v, output %q lacks %q", ok, out, want)
+		}
+	}
+	if strings.Contains(out, "last snapshot  never") {
+		t.Errorf("caddy herd storage --snapshot shows no snapshot: %q", out)
+	}
 	out, ok = herdCommand(t, "dump", "--address", admin)
 	var rec tableRecord
 	if !ok || json.Unmarshal([]byte(strings.TrimSpace(out)), &rec) != nil || rec.AT != at {
@@ -62,7 +71,7 @@ func TestHerdCommand(t *testing.T) {
 	}
 
 	out, _ = herdCommand(t, "--help")
-	for _, sub := range []string{"iamat", "whatsat", "peers", "dump"} {
+	for _, sub := range []string{"iamat", "whatsat", "peers", "storage", "dump"} {
 		if !strings.Contains(out, sub) {
 			t.Errorf("caddy herd --help does not list %s: %q", sub, out)
 		}

@@ -406,6 +406,12 @@ func (f *flapper) up(t *testing.T) {
 			go func() {
 				sc := bufio.NewScanner(c)
 				for sc.Scan() {
+					// Like a classic server, it answers the catch-up
+					// exchange `? <line>`.
+					if strings.HasPrefix(sc.Text(), "HERD ") {
+						fmt.Fprintf(c, "? %s\n", sc.Text())
+						continue
+					}
 					f.lines.Add(1)
 				}
 			}()

@@ -112,17 +112,25 @@ func providerFor(name, endpoint string) string {
 
 func startHerd(t *testing.T) *herd {
 	t.Helper()
-	return startHerdOptions(t, false)
+	return startHerdOptions(t, herdOptions{})
 }
 
 // startHerdWithProxies starts the herd with every peer link going through
 // a proxy of the test's, which can cut it.
 func startHerdWithProxies(t *testing.T) *herd {
 	t.Helper()
-	return startHerdOptions(t, true)
+	return startHerdOptions(t, herdOptions{proxied: true})
 }
 
-func startHerdOptions(t *testing.T, proxied bool) *herd {
+// herdOptions change the example herd a test starts.
+type herdOptions struct {
+	// proxied puts every peer link through a proxy the test can cut.
+	proxied bool
+	// herdBlock is added to every server's herd block, e.g. "fsync always".
+	herdBlock string
+}
+
+func startHerdOptions(t *testing.T, opts herdOptions) *herd {
 	t.Helper()
 	h := &herd{t: t, dir: t.TempDir(), places: fakeplaces.Start(t), proxies: make(map[[2]string]*linkProxy)}
 	ports := freePorts(t, 2*len(serverNames))
@@ -134,7 +142,10 @@ func startHerdOptions(t *testing.T, proxied bool) *herd {
 			}
 			return fmt.Sprintf("127.0.0.1:%d", ports[j])
 		})
-		if proxied {
+		if opts.herdBlock != "" {
+			config = strings.Replace(config, "\t\tstorage ", "\t\t"+opts.herdBlock+"\n\t\tstorage ", 1)
+		}
+		if opts.proxied {
 			config = peerLine.ReplaceAllStringFunc(config, func(m string) string {
 				sub := peerLine.FindStringSubmatch(m)
 				p := startLinkProxy(t, sub[2])
@@ -241,10 +252,20 @@ func (h *herd) gracefulStop(s *server) {
 // kill ends a server at once, as `kill -9` does.
 func (h *herd) kill(s *server) {
 	h.t.Helper()
-	if err := s.cmd.Process.Kill(); err != nil {
-		h.t.Fatal(err)
+	h.killAll(s)
+}
+
+// killAll sends SIGKILL to every server listed before it waits for any.
+func (h *herd) killAll(servers ...*server) {
+	h.t.Helper()
+	for _, s := range servers {
+		if err := s.cmd.Process.Kill(); err != nil {
+			h.t.Fatal(err)
+		}
 	}
-	<-s.exited
+	for _, s := range servers {
+		<-s.exited
+	}
 }
 
 func (h *herd) stop() {

@@ -70,6 +70,14 @@ func TestStatsAndMetrics(t *testing.T) {
 		`caddy_herd_places_request_duration_seconds_count{provider="google_legacy"} 1`,
 		`caddy_herd_floods_sent_total{peer="Meeks"}`,
 		`caddy_herd_peer_queue_length{peer="Young"}`,
+		`caddy_herd_messages_total{command="HERD",result="ok"}`,
+		`caddy_herd_storage_written_bytes_total `,
+		`caddy_herd_storage_disk_bytes `,
+		`caddy_herd_storage_records `,
+		`caddy_herd_storage_failing 0`,
+		`caddy_herd_storage_last_snapshot_timestamp_seconds `,
+		`caddy_herd_storage_fsync_duration_seconds_count `,
+		`caddy_herd_storage_snapshot_duration_seconds_count `,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

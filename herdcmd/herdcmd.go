@@ -1,6 +1,6 @@
 // Package herdcmd adds `caddy herd` to Caddy's command line: subcommands
 // that talk to a herd server (iamat, whatsat) and to its admin API (peers,
-// dump).
+// storage, dump).
 package herdcmd
 
 import (
@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,7 +33,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "herd",
-		Usage: "<iamat|whatsat|peers|dump> [args]",
+		Usage: "<iamat|whatsat|peers|storage|dump> [args]",
 		Short: "Talks to a herd server and its admin API",
 		Long: `
 Talks to a herd server over its line protocol, or reads its state from
@@ -42,10 +43,11 @@ server answers "? <line>" or cannot be reached.
   caddy herd iamat   --server 127.0.0.1:12000 <client> <lat> <lng> [--time <posix>]
   caddy herd whatsat --server 127.0.0.1:12000 <client> <radius_km> <bound>
   caddy herd peers   [--address localhost:2019]
+  caddy herd storage [--address localhost:2019] [--snapshot]
   caddy herd dump    [--address localhost:2019]
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(iamatCommand(), whatsatCommand(), peersCommand(), dumpCommand())
+			cmd.AddCommand(iamatCommand(), whatsatCommand(), peersCommand(), storageCommand(), dumpCommand())
 		},
 	})
 }
@@ -132,23 +134,126 @@ func peersCommand() *cobra.Command {
 			Pending   int       `json:"pending"`
 			Connects  int64     `json:"connects"`
 			Sent      int64     `json:"records_sent"`
+			Exchange  bool      `json:"exchange"`
+			CatchUp   *struct {
+				After   uint64 `json:"after"`
+				Records int64  `json:"records"`
+			} `json:"last_catch_up"`
 		}
 		if err := json.NewDecoder(body).Decode(&peers); err != nil {
 			return fmt.Errorf("reading /herd/peers: %w", err)
 		}
 		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "PEER\tADDRESS\tSTATE\tSINCE\tPENDING\tSENT\tCONNECTS\tLAST ERROR")
+		fmt.Fprintln(w, "PEER\tADDRESS\tSTATE\tSINCE\tPENDING\tSENT\tCONNECTS\tLAST CATCH-UP\tLAST ERROR")
 		for _, p := range peers {
 			state := "down"
 			if p.Up {
 				state = "up"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Name, p.Address, state,
-				p.Since.Local().Format(time.DateTime), p.Pending, p.Sent, p.Connects, p.LastError)
+			catchUp := "-"
+			switch {
+			case p.CatchUp == nil:
+			case p.CatchUp.After == 0:
+				catchUp = fmt.Sprintf("%d records (whole table)", p.CatchUp.Records)
+			default:
+				catchUp = fmt.Sprintf("%d records (missed)", p.CatchUp.Records)
+			}
+			if p.Up && !p.Exchange {
+				catchUp += ", classic peer"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", p.Name, p.Address, state,
+				p.Since.Local().Format(time.DateTime), p.Pending, p.Sent, p.Connects, catchUp, p.LastError)
 		}
 		return w.Flush()
 	}
 	return c
+}
+
+func storageCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "storage",
+		Short: "Shows where and how a herd server keeps its table on disk",
+		Long: "Shows the storage of a herd server: its directory, fsync level, bytes on disk, " +
+			"records, last fsync and last snapshot, and how far it knows each peer's records. " +
+			"With --snapshot it has the server write a snapshot first.",
+		Args: cobra.NoArgs,
+	}
+	address := c.Flags().String("address", caddy.DefaultAdminListen, "the admin API's host:port")
+	snapshot := c.Flags().Bool("snapshot", false, "write a snapshot of the table first")
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		var body io.ReadCloser
+		var err error
+		if *snapshot {
+			body, err = adminDo(http.MethodPost, *address, "/herd/storage/snapshot")
+		} else {
+			body, err = adminGet(*address, "/herd/storage")
+		}
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		var st struct {
+			On                  bool       `json:"on"`
+			Epoch               string     `json:"epoch"`
+			Seq                 uint64     `json:"seq"`
+			Dir                 string     `json:"dir"`
+			Fsync               string     `json:"fsync"`
+			DiskBytes           int64      `json:"disk_bytes"`
+			LogBytes            int64      `json:"log_bytes"`
+			Segments            int        `json:"segments"`
+			Records             int64      `json:"records"`
+			BytesWritten        int64      `json:"bytes_written"`
+			Fsyncs              int64      `json:"fsyncs"`
+			LastFsync           *time.Time `json:"last_fsync"`
+			LastFsyncSeconds    float64    `json:"last_fsync_seconds"`
+			LastSnapshot        *time.Time `json:"last_snapshot"`
+			LastSnapshotSeconds float64    `json:"last_snapshot_seconds"`
+			LastSnapshotRecords int64      `json:"last_snapshot_records"`
+			LastSnapshotBytes   int64      `json:"last_snapshot_bytes"`
+			Error               string     `json:"error"`
+			Cursors             map[string]struct {
+				Epoch string `json:"epoch"`
+				Seq   uint64 `json:"seq"`
+			} `json:"peer_cursors"`
+		}
+		if err := json.NewDecoder(body).Decode(&st); err != nil {
+			return fmt.Errorf("reading /herd/storage: %w", err)
+		}
+		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		if !st.On {
+			fmt.Fprintln(w, "storage\toff: the table is in memory only")
+		} else {
+			fmt.Fprintf(w, "directory\t%s\n", st.Dir)
+			fmt.Fprintf(w, "fsync\t%s\n", st.Fsync)
+			fmt.Fprintf(w, "on disk\t%d bytes, %d of them log in %d segments\n", st.DiskBytes, st.LogBytes, st.Segments)
+			fmt.Fprintf(w, "records\t%d\n", st.Records)
+			fmt.Fprintf(w, "written\t%d bytes since start\n", st.BytesWritten)
+			fmt.Fprintf(w, "last fsync\t%s\n", when(st.LastFsync, fmt.Sprintf("took %.3f ms, %d in all", st.LastFsyncSeconds*1000, st.Fsyncs)))
+			fmt.Fprintf(w, "last snapshot\t%s\n", when(st.LastSnapshot, fmt.Sprintf("took %.3f s, %d records, %d bytes", st.LastSnapshotSeconds, st.LastSnapshotRecords, st.LastSnapshotBytes)))
+			if st.Error != "" {
+				fmt.Fprintf(w, "failing\t%s\n", st.Error)
+			}
+		}
+		fmt.Fprintf(w, "numbering\tepoch %s, last record %d\n", st.Epoch, st.Seq)
+		peers := make([]string, 0, len(st.Cursors))
+		for p := range st.Cursors {
+			peers = append(peers, p)
+		}
+		sort.Strings(peers)
+		for _, p := range peers {
+			fmt.Fprintf(w, "knows %s\tup to %d in epoch %s\n", p, st.Cursors[p].Seq, st.Cursors[p].Epoch)
+		}
+		return w.Flush()
+	}
+	return c
+}
+
+// when formats an optional time with what happened then.
+func when(t *time.Time, what string) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Local().Format(time.DateTime) + " (" + what + ")"
 }
 
 func dumpCommand() *cobra.Command {
@@ -212,8 +317,16 @@ func invalidReply(reply string) error {
 }
 
 func adminGet(address, path string) (io.ReadCloser, error) {
+	return adminDo(http.MethodGet, address, path)
+}
+
+func adminDo(method, address, path string) (io.ReadCloser, error) {
 	client := http.Client{Timeout: 5 * time.Minute}
-	resp, err := client.Get("http://" + address + path)
+	req, err := http.NewRequest(method, "http://"+address+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("asking the admin API at %s: %w", address, err)
 	}

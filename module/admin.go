@@ -24,6 +24,8 @@ func init() {
 //	GET /herd/clients/<id>  one client's record
 //	GET /herd/peers         the state of every peer link
 //	GET /herd/stats         table size, messages by command and result, uptime
+//	GET /herd/storage       where and how the table is kept on disk
+//	POST /herd/storage/snapshot  writes a snapshot of the table now
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -61,15 +63,30 @@ func newClientRecord(r herdstore.Record) clientRecord {
 }
 
 func (AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed: use GET")}
+	want := http.MethodGet
+	if r.URL.Path == "/herd/storage/snapshot" {
+		want = http.MethodPost
+	}
+	if r.Method != want {
+		w.Header().Set("Allow", want)
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed: use " + want)}
 	}
 	n := runningNode()
 	if n == nil {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("no herd app is running")}
 	}
 	switch path := r.URL.Path; {
+	case path == "/herd/storage":
+		return writeJSON(w, n.storageView())
+	case path == "/herd/storage/snapshot":
+		l := n.log.Load()
+		if l == nil {
+			return caddy.APIError{HTTPStatus: http.StatusConflict, Err: errors.New("storage is off: the table is in memory only")}
+		}
+		if err := l.Snapshot(); err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+		}
+		return writeJSON(w, n.storageView())
 	case path == "/herd/clients":
 		return streamClients(w, n)
 	case strings.HasPrefix(path, "/herd/clients/"):

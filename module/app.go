@@ -78,10 +78,17 @@ type App struct {
 	// to peers dial with mutual TLS; peer_auth `tls` requires it.
 	TLS *PeerTLS `json:"tls,omitempty"`
 
-	auth   *peerAuth
-	places places.Provider
-	node   *node
-	logger *zap.Logger
+	// Storage is where the table is kept on disk and how durably: by
+	// default in `herd/<name>` under Caddy's data directory, synced about
+	// once a second. A reload keeps the open directory; one that names
+	// another moves the table into it.
+	Storage *Storage `json:"storage,omitempty"`
+
+	storage storagePlan
+	auth    *peerAuth
+	places  places.Provider
+	node    *node
+	logger  *zap.Logger
 }
 
 // Peer is another server of the herd.
@@ -122,6 +129,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading herd node: %w", err)
 	}
 	a.node = n
+	// The directory is only looked at here, so that `caddy validate` writes
+	// nothing; Start opens it.
+	if a.storage, err = a.Storage.plan(a.Name); err != nil {
+		return fmt.Errorf("herd storage: %w", err)
+	}
+	if err := a.storage.check(n); err != nil {
+		return err
+	}
 	if provider != nil {
 		a.places = newSharedPlaces(n.ctx, provider, time.Duration(a.CacheTTL), &n.stats.placesUpstream)
 	}
@@ -175,14 +190,17 @@ func (a *App) limits() whatsatLimits {
 	return l
 }
 
-// Start applies this config to the node: name, provider, peer
-// authentication and peer links. In peer_auth addresses mode it resolves the
-// peers' hosts first.
+// Start applies this config to the node: storage, name, provider, peer
+// authentication and peer links. At the first start it restores the table
+// from disk; in peer_auth addresses mode it resolves the peers' hosts first.
 func (a *App) Start() error {
 	if a.auth == nil {
 		if err := a.Validate(); err != nil {
 			return err
 		}
+	}
+	if err := a.node.startStorage(a.storage, a.logger); err != nil {
+		return err
 	}
 	a.auth.start(a.logger)
 	a.node.limits.Store(new(a.limits()))
@@ -190,6 +208,7 @@ func (a *App) Start() error {
 	a.node.applyLimits(a.Limits)
 	a.node.markReady()
 	a.logger.Info("herd server started", zap.String("name", a.Name), zap.Int("peers", len(a.Peers)), zap.Int("clients", a.node.store.Len()),
+		zap.String("storage", a.storage.String()),
 		zap.String("peer_auth", a.auth.mode), zap.Bool("peer_links_tls", a.auth.tls != nil))
 	if a.auth.mode == PeerAuthOff {
 		a.logger.Warn("peer_auth off: AT lines are accepted from anyone who can connect, and can overwrite any client's location herd-wide; set peer_auth addresses or tls")

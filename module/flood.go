@@ -1,21 +1,35 @@
 package module
 
-import "github.com/caddy-herd/caddy-herd/herdstore"
+import (
+	"sync/atomic"
 
-// floods collects the lines of the records one connection changed the table
-// with until its links are flushed, so that each link's queue is locked once
-// per read rather than once per record.
+	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/herdwal"
+)
+
+// floods collects the records one connection changed the table with until
+// they are stored and its links are flushed, so that the log is written and
+// each link's queue locked once per read rather than once per record.
 type floods struct {
 	lines   []byte   // the records' AT lines, each ended by '\n'
 	updates []update // one per line, in order
 	batch   []byte   // reused for the share of a link that takes only some
+	// entries are the log entries of every record that changed the table,
+	// when it is kept on disk.
+	entries []byte
 	// changed is set when the table changed, whether or not a link needs
 	// the record.
 	changed bool
+	// floor is what the node's sessions know of the connection: set before
+	// the first record of a read is numbered, cleared once the read's
+	// records are stored and handed to the links.
+	floor atomic.Uint64
+	// pending is set while floor is.
+	pending bool
 }
 
 // maxKeptFloodBytes is the most memory a connection's floods keep between
-// reads: a burst's does not stay with the connection.
+// reads, in each of its buffers: a burst's does not stay with the connection.
 const maxKeptFloodBytes = 64 << 10
 
 // update is where a record's line ends in floods.lines, and what says which
@@ -43,12 +57,21 @@ const atPrefix = len("AT ")
 // much work as the update itself. A restarted origin relearns its own records
 // from the catch-up every link sends on connecting.
 func (n *node) apply(r herdstore.Record, from string, f *floods) bool {
-	if !n.store.Put(r) {
+	if !f.pending {
+		f.floor.Store(n.store.Seq() + 1)
+		f.pending = true
+	}
+	seq, ok := n.store.PutSeq(r)
+	if !ok {
 		n.stats.stale.Add(1)
 		return false
 	}
 	n.stats.applied.Add(1)
 	f.changed = true
+	if n.log.Load() != nil {
+		o := r.Origin()
+		f.entries = herdwal.AppendRecord(f.entries, seq, o.Arrived, o.From, unsafeBytes(r.Line()))
+	}
 	if origin := r.Server(); n.floodsTo(origin, from) {
 		f.lines = append(f.lines, r.Line()...)
 		f.lines = append(f.lines, '\n')
@@ -69,20 +92,29 @@ func (n *node) floodsTo(origin, from string) bool {
 	return false
 }
 
-// flood queues what apply collected in f on the links and has them write
-// it. Every link is flushed, also one that got nothing, so that it knows
-// when the server last had updates for it.
+// flood stores what apply collected in f, then queues it on the links and
+// has them write it: nothing reaches a peer, or a client as a reply, before
+// it is on disk. Every link is flushed, also one that got nothing, so that it
+// knows when the server last had updates for it.
 func (n *node) flood(f *floods) {
-	for _, l := range *n.links.Load() {
-		l.Push(f.shareOf(l.Name()))
-		l.Flush()
+	if len(f.entries) > 0 {
+		n.storeEntries(f.entries)
 	}
+	if f.changed {
+		for _, l := range *n.links.Load() {
+			l.Push(f.shareOf(l.Name()))
+			l.Flush()
+		}
+	}
+	f.floor.Store(0)
+	f.pending = false
 	f.updates = f.updates[:0]
 	f.lines = f.lines[:0]
 	f.batch = f.batch[:0]
+	f.entries = f.entries[:0]
 	f.changed = false
-	if cap(f.lines) > maxKeptFloodBytes || cap(f.batch) > maxKeptFloodBytes {
-		*f = floods{}
+	if cap(f.lines) > maxKeptFloodBytes || cap(f.batch) > maxKeptFloodBytes || cap(f.entries) > maxKeptFloodBytes {
+		f.lines, f.updates, f.batch, f.entries = nil, nil, nil, nil
 	}
 }
 

@@ -151,6 +151,8 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 		return nil
 	}
 	defer c.releaseClient()
+	h.node.sessions.join(&c.floods.floor)
+	defer h.node.sessions.leave(&c.floods.floor)
 	c.log.Debug("connection opened")
 	stop := context.AfterFunc(h.node.ctx, func() { cx.Close() })
 	defer stop()
@@ -179,6 +181,9 @@ type session struct {
 	verdict rejection
 	// peerLogged is set once the connection was logged as a peer's.
 	peerLogged bool
+	// refused is set when the line being handled was refused as not a
+	// peer's.
+	refused bool
 
 	// ahead counts the buffered lines whose clients were already prefetched;
 	// clients is the reused list of them.
@@ -195,6 +200,11 @@ type session struct {
 	// readAt is when the last read from the connection returned: the
 	// receive time of every line it brought.
 	readAt time.Time
+
+	// exchangePeer is the peer whose link this connection is, once it said
+	// HELLO as one of this server's peers, and exchangeEpoch its numbering.
+	exchangePeer  string
+	exchangeEpoch string
 }
 
 // serve runs the read loop and says why it ended.
@@ -258,9 +268,10 @@ func (c *session) flush() bool {
 	return c.writeReplies()
 }
 
-// flood has the links write the updates the lines read so far made.
+// flood stores the updates the lines read so far made and has the links
+// write them.
 func (c *session) flood() {
-	if c.floods.changed {
+	if c.floods.pending {
 		c.h.node.flood(&c.floods)
 	}
 }
@@ -304,6 +315,7 @@ func (c *session) handleLine(raw []byte) {
 	c.fields = protocol.Fields(c.fields, msg)
 	start := len(c.out)
 	cmd, ok := protocol.Classify(c.fields), true
+	c.refused = false
 	switch cmd {
 	case protocol.IAMAT:
 		c.iamat()
@@ -316,12 +328,14 @@ func (c *session) handleLine(raw []byte) {
 		c.at()
 	case protocol.WHATSAT:
 		ok = c.whatsat(msg)
+	case protocol.HERD:
+		ok = c.exchange(msg)
 	default:
 		ok = false
 		c.out = protocol.AppendInvalidReply(c.out, msg)
 	}
-	// A refused AT is counted as rejected, not as a message received.
-	if ok || cmd != protocol.AT {
+	// A refused AT or HELLO is counted as rejected, not as a message received.
+	if !c.refused {
 		c.h.node.stats.countMessage(c.fields, cmd, ok)
 	}
 	if c.debug && len(c.out) > start {
@@ -369,6 +383,7 @@ func tlsStates(cx *layer4.Connection) []*tls.ConnectionState {
 // once per rejectLogEvery for the whole server, saying how many refusals the
 // entry stands for.
 func (c *session) reject(msg []byte, r rejection) {
+	c.refused = true
 	c.out = protocol.AppendInvalidReply(c.out, msg)
 	c.h.node.stats.rejected[r].Add(1)
 	if ok, held := c.h.node.rejectLog.allow(time.Now(), rejectLogEvery); ok {

@@ -33,8 +33,8 @@ func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
 // expectedReplies returns the trimmed messages that must get exactly one
-// reply each: every complete line that is not blank and not a valid AT, up
-// to a line over the limit, which ends the connection.
+// reply each: every complete line that is not blank, not a valid AT and not
+// a valid THROUGH, up to a line over the limit, which ends the connection.
 func expectedReplies(input []byte, maxLine int) []string {
 	var want []string
 	var fields [][]byte
@@ -53,13 +53,17 @@ func expectedReplies(input []byte, maxLine int) []string {
 		if len(msg) == 0 || protocol.Classify(fields) == protocol.AT {
 			continue
 		}
+		if m, ok := protocol.ParseSync(fields); ok && m.Kind == protocol.SyncThrough {
+			continue
+		}
 		want = append(want, string(msg))
 	}
 	return want
 }
 
 // FuzzHandler feeds any bytes to the handler: it must not panic, and every
-// complete line gets exactly one reply, or none for a blank line or an AT.
+// complete line gets exactly one reply, or none for a blank line, an AT or a
+// THROUGH.
 func FuzzHandler(f *testing.F) {
 	for _, seed := range []string{
 		"IAMAT kiwi +34.068930-118.445127 1520023934.918963997\nWHATSAT kiwi 10 5\n",
@@ -67,6 +71,7 @@ func FuzzHandler(f *testing.F) {
 		"IAMAT a +90-180 0\nIAMAT a +90-180 0\r\nbad\x00line\nWHATSAT a 50 20",
 		strings.Repeat("x", 200) + "\nIAMAT after +1+1 1\n",
 		"\xff\xfe\n\v\f\nIAMAT\u00a0x +1+1 1\n",
+		"HERD 1 HELLO Fuzz e1\nAT Fuzz +0.1 c +1+1 1\nHERD 1 THROUGH 7\nHERD 1 SINCE - 0 all\nHERD 1 THROUGH 99999999999999999999\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -90,6 +95,10 @@ func FuzzHandler(f *testing.F) {
 			switch l := lines[i]; {
 			case strings.HasPrefix(l, "? "):
 				if l[2:] != want[got] {
+					t.Fatalf("reply %q to message %q", l, want[got])
+				}
+			case strings.HasPrefix(l, "HERD 1 SINCE "):
+				if m, ok := protocol.ParseSync(protocol.Fields(nil, []byte(want[got]))); !ok || m.Kind != protocol.SyncHello {
 					t.Fatalf("reply %q to message %q", l, want[got])
 				}
 			case strings.HasPrefix(l, "AT "):

@@ -24,7 +24,7 @@ func inProcessConfig(name, listen string, peers ...string) []byte {
 	"admin": {"disabled": true},
 	"logging": {"logs": {"default": {"writer": {"output": "discard"}}}},
 	"apps": {
-		"herd": {"name": %q, "peers": [%s]},
+		"herd": {"name": %q, "peers": [%s], "storage": {"off": true}},
 		"layer4": {"servers": {"herd": {"listen": [%q], "routes": [{"handle": [{"handler": "herd"}]}]}}}
 	}
 }`, name, strings.Join(list, ","), listen))
@@ -126,6 +126,8 @@ func TestReloadLifecycle(t *testing.T) {
 	}
 }
 
+// accept takes the herd's link on ln and answers its HELLO as a classic
+// server does, `? <line>`, so that the link sends plain AT lines at once.
 func accept(t *testing.T, ln net.Listener) net.Conn {
 	t.Helper()
 	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
@@ -134,6 +136,22 @@ func accept(t *testing.T, ln net.Listener) net.Conn {
 		t.Fatalf("the herd did not dial its peer: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	// Byte by byte, so that nothing after the HELLO is read here.
+	var hello []byte
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for b := make([]byte, 1); len(hello) == 0 || hello[len(hello)-1] != '\n'; {
+		if _, err := c.Read(b); err != nil {
+			t.Fatalf("reading the link's HELLO: %v (got %q)", err, hello)
+		}
+		hello = append(hello, b[0])
+	}
+	if !strings.HasPrefix(string(hello), "HERD 1 HELLO ") {
+		t.Fatalf("the link's first line is %q, want a HELLO", hello)
+	}
+	c.SetReadDeadline(time.Time{})
+	if _, err := c.Write(append([]byte("? "), hello...)); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 

@@ -26,6 +26,16 @@ var (
 		Help:    "Time from the read that brought an IAMAT to its reply being formatted: parse, store and format it, after the lines of the same read before it.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
 	})
+	fsyncDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "storage_fsync_duration_seconds",
+		Help:    "Duration of each fsync of the table's log on disk.",
+		Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10),
+	})
+	snapshotDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "storage_snapshot_duration_seconds",
+		Help:    "Duration of each snapshot of the table written to disk.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	})
 	collectorsOnce sync.Once
 	collectors     []prometheus.Collector
 )
@@ -38,7 +48,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 		return nil
 	}
 	collectorsOnce.Do(func() {
-		collectors = []prometheus.Collector{placesLatency, iamatDuration, nodeCollector{}}
+		collectors = []prometheus.Collector{placesLatency, iamatDuration, fsyncDuration, snapshotDuration, nodeCollector{}}
 	})
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
@@ -75,6 +85,16 @@ var (
 		"Clients in the table.", nil, nil)
 	recordBytesDesc = prometheus.NewDesc(metricsNamespace+"_record_bytes",
 		"Bytes of memory the table's records take, most of it outside Go's heap, which go_memstats does not count.", nil, nil)
+	storageWrittenDesc = prometheus.NewDesc(metricsNamespace+"_storage_written_bytes_total",
+		"Bytes written to the table's log and snapshots on disk.", nil, nil)
+	storageDiskDesc = prometheus.NewDesc(metricsNamespace+"_storage_disk_bytes",
+		"Bytes the table's storage directory takes on disk.", nil, nil)
+	storageRecordsDesc = prometheus.NewDesc(metricsNamespace+"_storage_records",
+		"Records on disk: in the last snapshot and in the log after it.", nil, nil)
+	storageSnapshotDesc = prometheus.NewDesc(metricsNamespace+"_storage_last_snapshot_timestamp_seconds",
+		"When the last snapshot of the table was written, in Unix seconds; 0 before the first.", nil, nil)
+	storageFailingDesc = prometheus.NewDesc(metricsNamespace+"_storage_failing",
+		"Whether writing or syncing the table's log fails and is being retried (1) or not (0); connections wait meanwhile.", nil, nil)
 	peerUpDesc = prometheus.NewDesc(metricsNamespace+"_peer_up",
 		"Whether the link to a peer is up (1) or down (0).", []string{"peer"}, nil)
 	peerQueueDesc = prometheus.NewDesc(metricsNamespace+"_peer_queue_length",
@@ -86,7 +106,8 @@ var (
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{messagesDesc, rejectedDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, limitedDesc, trackedIPsDesc, clientsDesc, recordBytesDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
+	for _, d := range []*prometheus.Desc{messagesDesc, rejectedDesc, recordsDesc, placesDesc, placesUpstreamDesc, placesSavedDesc, limitedDesc, trackedIPsDesc, clientsDesc, recordBytesDesc,
+		storageWrittenDesc, storageDiskDesc, storageRecordsDesc, storageSnapshotDesc, storageFailingDesc, peerUpDesc, peerQueueDesc, peerSentDesc, peerConnectsDesc} {
 		ch <- d
 	}
 }
@@ -125,6 +146,21 @@ func (nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(trackedIPsDesc, float64(n.clients.ips.tracked()))
 	gauge(clientsDesc, float64(n.store.Len()))
 	gauge(recordBytesDesc, float64(n.store.RecordBytes()))
+	if st, written, ok := n.storageStats(); ok {
+		counter(storageWrittenDesc, written)
+		gauge(storageDiskDesc, float64(st.DiskBytes))
+		gauge(storageRecordsDesc, float64(st.Records))
+		last := 0.0
+		if !st.LastSnapshot.IsZero() {
+			last = float64(st.LastSnapshot.UnixNano()) / 1e9
+		}
+		gauge(storageSnapshotDesc, last)
+		failing := 0.0
+		if st.Error != "" {
+			failing = 1
+		}
+		gauge(storageFailingDesc, failing)
+	}
 	for _, l := range *n.links.Load() {
 		st := l.Status()
 		up := 0.0

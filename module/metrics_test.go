@@ -23,7 +23,7 @@ func placesConfig(t *testing.T, name, listen string) []byte {
 	"admin": {"disabled": true},
 	"logging": {"logs": {"default": {"writer": {"output": "discard"}}}},
 	"apps": {
-		"herd": {"name": %q, "places": {"provider": "file", "path": %q}, "cache_ttl": "1m"},
+		"herd": {"name": %q, "places": {"provider": "file", "path": %q}, "cache_ttl": "1m", "storage": {"off": true}},
 		"layer4": {"servers": {"herd": {"listen": [%q], "routes": [{"handle": [{"handler": "herd"}]}]}}}
 	}
 }`, name, file, listen))

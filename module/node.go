@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/herdwal"
 	"github.com/caddy-herd/caddy-herd/peering"
 	"github.com/caddy-herd/caddy-herd/places"
 )
@@ -27,6 +28,17 @@ const nodeKey = "herd"
 // peers, and what the current config says about this server.
 type node struct {
 	store *herdstore.Store
+	// log keeps the table on disk; nil while it is in memory only.
+	log atomic.Pointer[herdwal.Log]
+	// epoch names the node's numbering of records, for its peers.
+	epoch atomic.Pointer[string]
+	// resendOwn is set when this server may have lost records it made:
+	// peers that catch it up send it those too.
+	resendOwn atomic.Bool
+	storage   storage
+	// sessions knows the open connections and how far their records are
+	// stored.
+	sessions sessions
 
 	name   atomic.Pointer[string]
 	places atomic.Pointer[placesProvider]
@@ -97,6 +109,12 @@ func newNode() *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &node{store: herdstore.New(), ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 	n.stats.started = time.Now()
+	// Until a config keeps the table on disk, it is numbered in an epoch of
+	// this process's, after the numbers any earlier process gave.
+	epoch := newEpoch()
+	n.epoch.Store(&epoch)
+	n.resendOwn.Store(true)
+	n.store.AdvanceSeq(uint64(time.Now().UnixNano()))
 	n.links.Store(new([]*peering.Link))
 	n.logger.Store(zap.NewNop())
 	n.auth.Store(offPolicy)
@@ -105,6 +123,16 @@ func newNode() *node {
 
 // markReady lets connections be served: a config has configured the node.
 func (n *node) markReady() { n.readyOnce.Do(func() { close(n.ready) }) }
+
+// started reports whether a config has started the node.
+func (n *node) started() bool {
+	select {
+	case <-n.ready:
+		return true
+	default:
+		return false
+	}
+}
 
 // awaitReady waits until the node is ready and reports whether it is, false
 // if it ended first.
@@ -160,7 +188,7 @@ func (n *node) configure(name string, peers []Peer, provider places.Provider, au
 			next = append(next, l)
 			continue
 		}
-		l := peering.NewLink(p.Name, p.Address, auth.tls, n.store, peerLogger)
+		l := peering.NewLink(p.Name, p.Address, auth.tls, linkServer{n}, peerLogger)
 		l.Start()
 		next = append(next, l)
 	}
@@ -175,24 +203,35 @@ func (n *node) provider() *placesProvider {
 	return n.places.Load()
 }
 
-// drainTimeout bounds how long a stopping server waits for its up links to
-// deliver the updates it has already acknowledged.
-const drainTimeout = 2 * time.Second
+// Stopping limits.
+const (
+	// drainTimeout bounds how long a stopping server waits for its up links
+	// to deliver the updates it has already acknowledged.
+	drainTimeout = 2 * time.Second
+	// closeTimeout bounds how long a stopping server waits for its
+	// connections to store what they read and end.
+	closeTimeout = 2 * time.Second
+)
 
 // Destruct closes every open connection, lets the links deliver what is
-// queued, and closes them. It runs when the last config using the node is
-// cleaned up. Connections close first: every reply a client got was queued
-// before, so the drain covers everything acknowledged.
+// queued, closes them and closes the storage. It runs when the last config
+// using the node is cleaned up. Connections close first: every reply a client
+// got was stored and queued before, so the drain covers everything
+// acknowledged, and the storage closes with nothing more to write.
 func (n *node) Destruct() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.cancel()
+	logger := n.logger.Load()
+	if !n.sessions.waitClosed(closeTimeout) {
+		logger.Warn("connections still open after the stop", zap.Int("connections", n.sessions.count()))
+	}
 	links := *n.links.Load()
 	var wg sync.WaitGroup
 	for _, l := range links {
 		wg.Go(func() {
 			if !l.Drain(drainTimeout) {
-				n.logger.Load().Warn("peer link not drained before stopping", zap.String("peer", l.Name()), zap.Int("pending", l.Pending()))
+				logger.Warn("peer link not drained before stopping", zap.String("peer", l.Name()), zap.Int("pending", l.Pending()))
 			}
 		})
 	}
@@ -201,6 +240,9 @@ func (n *node) Destruct() error {
 		l.Close()
 	}
 	n.links.Store(new([]*peering.Link))
+	if l := n.log.Swap(nil); l != nil {
+		n.closeLog(l, logger)
+	}
 	return nil
 }
 

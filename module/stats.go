@@ -17,7 +17,7 @@ const (
 // commandCount is the number of protocol.Command values, Invalid included:
 // an invalid message is counted under the command its first word names, or
 // under Invalid when it names none.
-const commandCount = int(protocol.AT) + 1
+const commandCount = int(protocol.HERD) + 1
 
 // stats counts what a node has done since it started. Every field is updated
 // with one atomic add on the message path.
@@ -51,7 +51,7 @@ func (s *stats) countMessage(fields [][]byte, cmd protocol.Command, ok bool) {
 
 func namedCommand(fields [][]byte) protocol.Command {
 	if len(fields) > 0 {
-		for _, cmd := range []protocol.Command{protocol.IAMAT, protocol.WHATSAT, protocol.AT} {
+		for _, cmd := range []protocol.Command{protocol.IAMAT, protocol.WHATSAT, protocol.AT, protocol.HERD} {
 			if string(fields[0]) == cmd.String() {
 				return cmd
 			}

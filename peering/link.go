@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
 // Link limits.
@@ -45,12 +46,42 @@ const (
 	// quietMaxRecords is the most records a Flush writes from the caller's
 	// goroutine: more are a busy link's, for its goroutine to write.
 	quietMaxRecords = 64
+	// helloTimeout bounds the wait for the peer's answer to HELLO. A classic
+	// peer answers `? <line>` at once; one that answers nothing gets the
+	// whole table after this long.
+	helloTimeout = 3 * time.Second
+	// markEvery is how often a link tells a peer that takes part in the
+	// exchange how far it has sent (THROUGH): after a reconnect, what was sent
+	// since the last mark goes again, and every mark costs the peer a write.
+	markEvery = 100 * time.Millisecond
+	// storedPoll is how often a catch-up looks whether the records it is to
+	// send are stored.
+	storedPoll = 200 * time.Microsecond
 )
 
-// Table is what a link catches its peer up from.
+// Table is what a link catches its peer up from: the server's client table,
+// whose records are numbered as they are stored.
 type Table interface {
-	Range(fn func(herdstore.Record) bool)
+	// RangeSince calls fn with every record numbered after after and up to
+	// through, until fn returns false.
+	RangeSince(after, through uint64, fn func(r herdstore.Record, seq uint64) bool)
+	// Len returns the number of clients.
 	Len() int
+	// Seq returns the number of the record stored last.
+	Seq() uint64
+}
+
+// Server is what a link needs of the server it belongs to.
+type Server interface {
+	Table
+	// Name returns the server's herd name, which the link introduces it by.
+	Name() string
+	// Epoch returns the name of the server's numbering of records.
+	Epoch() string
+	// Watermark returns a number up to which every record the server
+	// numbered is stored and was handed to its links. Records numbered
+	// beyond it may still be on their way to disk.
+	Watermark() uint64
 }
 
 // Link is the outbound connection to one peer.
@@ -58,7 +89,7 @@ type Link struct {
 	name    string
 	address string
 	tls     *TLS // nil for plain TCP
-	table   Table
+	server  Server
 	queue   *Queue
 	logger  atomic.Pointer[zap.Logger]
 	cancel  context.CancelFunc
@@ -72,14 +103,25 @@ type Link struct {
 	bytesSent atomic.Int64
 	received  atomic.Int64
 	bytesRecv atomic.Int64
+	// exchange is set while the connection's peer takes part in the
+	// catch-up exchange; marked is the last THROUGH written on it.
+	exchange  atomic.Bool
+	marked    atomic.Uint64
+	lastCatch atomic.Pointer[CatchUp]
+	// markNow asks for a THROUGH at the next chance, for Drain.
+	markNow atomic.Bool
+	// markBuf holds the THROUGH line being written.
+	markBuf [64]byte
 
 	out connWriter
 	// lastFlush is when Flush was last called, from monotonic; gapped is
 	// set if that call came quietAfter after the one before.
 	lastFlush atomic.Int64
 	gapped    atomic.Bool
-	// quietAfter is the package's quietAfter, or another value in tests.
-	quietAfter time.Duration
+	// quietAfter is the package's quietAfter, or another value in tests;
+	// helloTimeout likewise.
+	quietAfter   time.Duration
+	helloTimeout time.Duration
 }
 
 // Status is a snapshot of a link's state.
@@ -97,6 +139,25 @@ type Status struct {
 	// since a valid AT gets no reply.
 	Received      int64 `json:"lines_received"`
 	BytesReceived int64 `json:"bytes_received"`
+	// Exchange is whether the peer takes part in the catch-up exchange on
+	// the current connection (see the protocol notes), and Through the last
+	// number it was told everything up to.
+	Exchange bool   `json:"exchange"`
+	Through  uint64 `json:"through,omitempty"`
+	// LastCatchUp is what the link sent the last time it caught the peer up.
+	LastCatchUp *CatchUp `json:"last_catch_up,omitempty"`
+}
+
+// CatchUp is what one catch-up of a peer sent.
+type CatchUp struct {
+	At time.Time `json:"at"`
+	// After is the number after which records were sent: 0 for the whole
+	// table.
+	After   uint64  `json:"after"`
+	Through uint64  `json:"through"`
+	Records int64   `json:"records"`
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
 }
 
 // Status returns the link's current state.
@@ -112,6 +173,9 @@ func (l *Link) Status() Status {
 		BytesSent:     l.bytesSent.Load(),
 		Received:      l.received.Load(),
 		BytesReceived: l.bytesRecv.Load(),
+		Exchange:      l.exchange.Load(),
+		Through:       l.marked.Load(),
+		LastCatchUp:   l.lastCatch.Load(),
 	}
 	if e := l.lastError.Load(); e != nil {
 		st.LastError = *e
@@ -128,11 +192,11 @@ func (l *Link) setState(up bool, err error) {
 	}
 }
 
-// NewLink returns a link to the peer name at address that catches up from
-// table, over mutual TLS with tlsConfig or over plain TCP if it is nil. It
-// does nothing until Start.
-func NewLink(name, address string, tlsConfig *TLS, table Table, logger *zap.Logger) *Link {
-	l := &Link{name: name, address: address, tls: tlsConfig, table: table, queue: NewQueue(table.Len), done: make(chan struct{}), quietAfter: quietAfter}
+// NewLink returns a link of server to the peer name at address, over mutual
+// TLS with tlsConfig or over plain TCP if it is nil. It does nothing until
+// Start.
+func NewLink(name, address string, tlsConfig *TLS, server Server, logger *zap.Logger) *Link {
+	l := &Link{name: name, address: address, tls: tlsConfig, server: server, queue: NewQueue(server.Len), done: make(chan struct{}), quietAfter: quietAfter, helloTimeout: helloTimeout}
 	l.since.Store(time.Now().UnixNano())
 	l.SetLogger(logger)
 	return l
@@ -169,13 +233,17 @@ func (l *Link) Close() {
 	<-l.done
 }
 
-// Drain waits until everything queued has been written to an up link, or
-// until timeout, and reports whether the link is drained. A link that is down
-// has nothing it could drain: the peer catches up when it is back.
+// Drain waits until everything queued has been written to an up link, and a
+// peer that takes part in the exchange was told so (THROUGH), or until
+// timeout, and reports whether the link is drained. A link that is down has
+// nothing it could drain: the peer catches up when it is back. The caller
+// stops storing records first: the mark covers every record stored so far.
 func (l *Link) Drain(timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
+	target := l.server.Seq()
+	l.markNow.Store(true)
 	l.queue.Wake()
-	for l.up.Load() && (!l.queue.Idle() || l.out.behind.Load()) {
+	for l.up.Load() && (!l.queue.Idle() || l.out.behind.Load() || (l.exchange.Load() && l.marked.Load() < target)) {
 		if time.Now().After(deadline) {
 			return false
 		}
@@ -233,7 +301,7 @@ func (l *Link) run(ctx context.Context) {
 		l.logger.Load().Info("peer link up", zap.String("local", conn.LocalAddr().String()))
 		err = l.serve(ctx, conn)
 		l.setState(false, err)
-		l.queue.Resync() // the next catch-up sends the whole table again
+		l.queue.Resync() // the next connection begins with a catch-up
 		if ctx.Err() != nil {
 			return
 		}
@@ -267,15 +335,39 @@ func (l *Link) dial(ctx context.Context) (net.Conn, error) {
 	return tlsConn, nil
 }
 
-// serve catches the peer up and streams updates until the connection fails
-// or ctx ends.
+// exchange is what a connection's peer said of the catch-up exchange.
+type exchange struct {
+	// on is set when the peer takes part: it is told how far the link has
+	// sent (THROUGH).
+	on bool
+	// skipOwn is set when the peer does not need the records it made.
+	skipOwn bool
+	// covered is a number up to which the peer holds every record the server
+	// numbered, or a newer one for the same client: a catch-up sends what
+	// is numbered after it. It starts at what the peer said (0 for nothing)
+	// and grows as the link sends.
+	covered uint64
+	// markedAt is when covered was last computed.
+	markedAt time.Time
+}
+
+// serve introduces the server, catches the peer up and streams updates until
+// the connection fails or ctx ends.
 func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	replies := bufio.NewReaderSize(conn, 4096)
+	ex, err := l.introduce(conn, replies)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	l.exchange.Store(ex.on)
+	defer l.exchange.Store(false)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		cancel(l.readReplies(conn))
+		cancel(l.readReplies(replies))
 	}()
 	defer func() {
 		conn.Close()
@@ -286,13 +378,28 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
+	var ticks <-chan time.Time
+	if ex.on {
+		ticker := time.NewTicker(markEvery)
+		defer ticker.Stop()
+		ticks = ticker.C
+	}
 	w := bufio.NewWriterSize(conn, writeBufferBytes)
 	l.out.attach(conn)
 	defer l.out.detach()
 	for {
 		l.out.mu.Lock()
+		// Both numbers are read before the queue is taken: whatever was
+		// stored up to them is in this batch, in one before, or in the table
+		// for a catch-up to read.
+		seq := l.server.Seq()
+		var through uint64
+		if seq > ex.covered && (l.markNow.Load() || time.Since(ex.markedAt) >= markEvery) {
+			through = l.server.Watermark()
+			ex.markedAt = time.Now()
+		}
 		batch, count, resync := l.queue.Take()
-		if len(batch) == 0 && !resync && len(l.out.unsent) == 0 {
+		if len(batch) == 0 && !resync && len(l.out.unsent) == 0 && (!ex.on || through <= ex.covered) {
 			l.queue.Written(batch)
 			l.out.mu.Unlock()
 			select {
@@ -301,11 +408,13 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 				// queue more: a busy link then writes batches, not single lines.
 				runtime.Gosched()
 				continue
+			case <-ticks:
+				continue
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
 		}
-		err := l.writeBatch(ctx, conn, w, batch, count, resync)
+		err := l.writeBatch(ctx, conn, w, batch, count, resync, seq, through, &ex)
 		l.queue.Written(batch)
 		l.out.mu.Unlock()
 		if err != nil {
@@ -314,10 +423,57 @@ func (l *Link) serve(ctx context.Context, conn net.Conn) error {
 	}
 }
 
+// introduce sends HELLO and reads the peer's answer. A peer that answers
+// anything but SINCE, or nothing within helloTimeout, is a classic one: it
+// gets the whole table and no THROUGH. An error means the connection failed.
+func (l *Link) introduce(conn net.Conn, replies *bufio.Reader) (exchange, error) {
+	name, epoch := l.server.Name(), l.server.Epoch()
+	hello := protocol.AppendHello(nil, name, epoch)
+	if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return exchange{}, err
+	}
+	if _, err := conn.Write(hello); err != nil {
+		return exchange{}, fmt.Errorf("sending HELLO: %w", err)
+	}
+	l.bytesSent.Add(int64(len(hello)))
+	if err := conn.SetReadDeadline(time.Now().Add(l.helloTimeout)); err != nil {
+		return exchange{}, err
+	}
+	line, err := replies.ReadSlice('\n')
+	l.bytesRecv.Add(int64(len(line)))
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		return exchange{}, err
+	}
+	var netErr net.Error
+	switch {
+	case errors.As(err, &netErr) && netErr.Timeout():
+		l.logger.Load().Warn("peer did not answer HELLO; sending it the whole table", zap.Duration("waited", l.helloTimeout))
+		return exchange{}, nil
+	case errors.Is(err, io.EOF):
+		return exchange{}, errPeerClosed
+	case err != nil && !errors.Is(err, bufio.ErrBufferFull):
+		return exchange{}, err
+	}
+	m, ok := protocol.ParseSync(protocol.Fields(nil, line))
+	if !ok || m.Kind != protocol.SyncSince {
+		l.received.Add(1)
+		l.logger.Load().Info("peer does not take part in the catch-up exchange; sending it the whole table", zap.ByteString("reply", protocol.TrimSpace(line)))
+		return exchange{}, nil
+	}
+	ex := exchange{on: true, skipOwn: !m.All}
+	// A number beyond the server's own would be a numbering the server does
+	// not know: it catches the peer up on everything.
+	if string(m.Epoch) == epoch && m.Seq <= l.server.Seq() {
+		ex.covered = m.Seq
+	}
+	return ex, nil
+}
+
 // writeBatch writes, in this order, what a direct write left unsent, the
-// whole table if resync is set, and batch, count lines. The caller holds
-// l.out.mu.
-func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, batch []byte, count int, resync bool) error {
+// records numbered after ex.covered and up to seq if resync is set, batch
+// (count lines) and, to a peer in the exchange, THROUGH the greater of through
+// and the catch-up's end, when that is news. The caller holds l.out.mu.
+func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, batch []byte, count int, resync bool, seq, through uint64, ex *exchange) error {
 	if err := l.out.extendDeadline(); err != nil {
 		return err
 	}
@@ -326,19 +482,32 @@ func (l *Link) writeBatch(ctx context.Context, conn net.Conn, w *bufio.Writer, b
 		l.out.unsent = l.out.unsent[:0]
 	}
 	if resync {
-		if err := l.sendTable(ctx, conn, w); err != nil {
+		if err := l.catchUp(ctx, conn, w, ex, seq); err != nil {
 			return err
 		}
+		through = max(through, seq)
 		if err := l.out.extendDeadline(); err != nil {
 			return err
 		}
 	}
 	w.Write(batch)
+	var mark []byte
+	if ex.on && through > ex.covered {
+		mark = protocol.AppendThrough(l.markBuf[:0], through)
+		w.Write(mark)
+	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	l.out.behind.Store(false)
 	l.written(batch, count, false)
+	if through > ex.covered {
+		ex.covered = through
+	}
+	if mark != nil {
+		l.bytesSent.Add(int64(len(mark)))
+		l.marked.Store(through)
+	}
 	return nil
 }
 
@@ -400,14 +569,25 @@ func (l *Link) writeQueued() bool {
 	return n == len(batch)
 }
 
-// sendTable writes the whole table to the peer: the catch-up after a
-// connect, or after the queue overflowed. Records put meanwhile are queued
-// too, and the peer keeps the newest of what it gets.
-func (l *Link) sendTable(ctx context.Context, conn net.Conn, w *bufio.Writer) error {
+// catchUp writes the records numbered after ex.covered and up to seq, but
+// those the peer made when it does not need them: the catch-up after a
+// connect, or after the queue overflowed. It first waits until every record
+// numbered up to seq is stored, so that nothing reaches the peer before it is
+// on this server's disk. Records stored meanwhile are queued, and the peer
+// keeps the newest of what it gets.
+func (l *Link) catchUp(ctx context.Context, conn net.Conn, w *bufio.Writer, ex *exchange, seq uint64) error {
+	for l.server.Watermark() < seq {
+		if !sleep(ctx, storedPoll) {
+			return context.Cause(ctx)
+		}
+	}
 	start := time.Now()
 	records, bytes := 0, 0
 	var err error
-	l.table.Range(func(r herdstore.Record) bool {
+	l.server.RangeSince(ex.covered, seq, func(r herdstore.Record, _ uint64) bool {
+		if ex.skipOwn && r.Server() == l.name {
+			return true
+		}
 		if records%deadlineEvery == 0 {
 			if err = conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 				return false
@@ -435,7 +615,10 @@ func (l *Link) sendTable(ctx context.Context, conn net.Conn, w *bufio.Writer) er
 	if err != nil {
 		return err
 	}
-	l.logger.Load().Info("peer caught up", zap.Int("records", records), zap.Int("bytes", bytes), zap.Duration("took", time.Since(start)))
+	took := time.Since(start)
+	l.lastCatch.Store(&CatchUp{At: start, After: ex.covered, Through: seq, Records: int64(records), Bytes: int64(bytes), Seconds: took.Seconds()})
+	l.logger.Load().Info("peer caught up", zap.Uint64("after", ex.covered), zap.Uint64("through", seq),
+		zap.Bool("whole_table", ex.covered == 0), zap.Int("records", records), zap.Int("bytes", bytes), zap.Duration("took", took))
 	return nil
 }
 
@@ -444,8 +627,7 @@ var errPeerClosed = errors.New("peer closed the connection")
 
 // readReplies reads what the peer sends back on the link. A valid AT gets no
 // reply, so anything read is a peer's complaint about a line, worth a log.
-func (l *Link) readReplies(conn net.Conn) error {
-	r := bufio.NewReaderSize(conn, 4096)
+func (l *Link) readReplies(r *bufio.Reader) error {
 	for {
 		line, err := r.ReadSlice('\n')
 		l.bytesRecv.Add(int64(len(line)))

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,20 +156,45 @@ func TestBackoffGrowsWithJitterToTheCap(t *testing.T) {
 	}
 }
 
-// peer accepts links and hands over each connection's lines.
+// testServer is a link's server in tests: a table whose every record counts
+// as stored as soon as it is put, unless behind holds the watermark back.
+type testServer struct {
+	*herdstore.Store
+	name, epoch string
+	behind      atomic.Uint64
+}
+
+func newServer() *testServer {
+	return &testServer{Store: herdstore.New(), name: "S", epoch: "e1"}
+}
+
+func (s *testServer) Name() string      { return s.name }
+func (s *testServer) Epoch() string     { return s.epoch }
+func (s *testServer) Watermark() uint64 { return s.Seq() - s.behind.Load() }
+
+// peer accepts links and hands over each connection's lines after it
+// answered the link's HELLO: a classic peer answers `? <line>`.
 type peer struct {
 	ln    net.Listener
 	conns chan *bufio.Scanner
 	raw   chan net.Conn
+	// answer returns the peer's answer to a HELLO, "" for none.
+	answer func(hello string) string
+	hellos chan string
 }
 
 func listenPeer(t *testing.T) *peer {
+	t.Helper()
+	return listenAnswering(t, func(hello string) string { return "? " + hello })
+}
+
+func listenAnswering(t *testing.T, answer func(hello string) string) *peer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{ln: ln, conns: make(chan *bufio.Scanner, 4), raw: make(chan net.Conn, 4)}
+	p := &peer{ln: ln, conns: make(chan *bufio.Scanner, 4), raw: make(chan net.Conn, 4), answer: answer, hellos: make(chan string, 4)}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -176,14 +202,39 @@ func listenPeer(t *testing.T) *peer {
 				return
 			}
 			p.raw <- c
-			p.conns <- bufio.NewScanner(c)
+			s := bufio.NewScanner(c)
+			// Lines longer than any record a test sends mean a broken one.
+			s.Buffer(nil, 4096)
+			p.conns <- s
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
 	return p
 }
 
+// next returns the next link connection, its HELLO read and answered.
 func (p *peer) next(t *testing.T) (*bufio.Scanner, net.Conn) {
+	t.Helper()
+	s, conn := p.accept(t)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if !s.Scan() {
+		t.Fatalf("the link sent no HELLO: %v", s.Err())
+	}
+	hello := s.Text()
+	if !strings.HasPrefix(hello, "HERD 1 HELLO ") {
+		t.Fatalf("the link's first line is %q, want a HELLO", hello)
+	}
+	p.hellos <- hello
+	if answer := p.answer(hello); answer != "" {
+		if _, err := conn.Write([]byte(answer + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, conn
+}
+
+// accept returns the next connection as it comes.
+func (p *peer) accept(t *testing.T) (*bufio.Scanner, net.Conn) {
 	t.Helper()
 	select {
 	case s := <-p.conns:
@@ -209,7 +260,7 @@ func readLines(t *testing.T, s *bufio.Scanner, conn net.Conn, n int) []string {
 }
 
 func TestLinkCatchesUpThenStreamsAndRedials(t *testing.T) {
-	store := herdstore.New()
+	store := newServer()
 	store.Put(record("a", "1"))
 	store.Put(record("b", "1"))
 	p := listenPeer(t)
@@ -243,7 +294,7 @@ func TestLinkCloseStopsDialling(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens: every dial fails
-	l := NewLink("P", addr, nil, herdstore.New(), zap.NewNop())
+	l := NewLink("P", addr, nil, newServer(), zap.NewNop())
 	l.Start()
 	done := make(chan struct{})
 	go func() { l.Close(); close(done) }()
@@ -268,7 +319,7 @@ func TestLinkResyncsAfterOverflow(t *testing.T) {
 		{"written by the senders while the socket takes it", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			store := herdstore.New()
+			store := newServer()
 			p := listenPeer(t)
 			l := NewLink("P", p.ln.Addr().String(), nil, store, zap.NewNop())
 			l.quietAfter = tt.quietAfter
@@ -295,7 +346,6 @@ func TestLinkResyncsAfterOverflow(t *testing.T) {
 			}
 
 			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-			s.Buffer(nil, 4096)
 			lines := 0
 			for len(newest) > 0 && s.Scan() {
 				lines++
@@ -335,7 +385,7 @@ func waitIdle(t *testing.T, l *Link) {
 func TestFlushWritesAtOnceOnlyOnAQuietLink(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	p := listenPeer(t)
-	l := NewLink("P", p.ln.Addr().String(), nil, herdstore.New(), zap.New(core))
+	l := NewLink("P", p.ln.Addr().String(), nil, newServer(), zap.New(core))
 	l.quietAfter = time.Hour
 	l.Start()
 	defer l.Close()
@@ -392,13 +442,13 @@ func waitWrites(t *testing.T, logs *observer.ObservedLogs, n int) []observer.Log
 // written, although the last write's deadline has long passed.
 func TestQuietWriteTakesOnlyAFewRecords(t *testing.T) {
 	p := listenPeer(t)
-	l := NewLink("P", p.ln.Addr().String(), nil, herdstore.New(), zap.NewNop())
+	l := NewLink("P", p.ln.Addr().String(), nil, newServer(), zap.NewNop())
 	client, err := net.Dial("tcp", p.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	s, conn := p.next(t)
+	s, conn := p.accept(t)
 	l.out.attach(client)
 	// As on a link whose last write was long ago: the deadline has passed.
 	l.out.writeBy = time.Now().Add(-time.Minute)

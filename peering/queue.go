@@ -1,6 +1,7 @@
 // Package peering keeps the herd's outbound links to its peers: one TCP link
-// per peer that dials, backs off, catches the peer up on the whole table and
-// then streams live updates, without ever blocking the clients that cause them.
+// per peer that dials, backs off, catches the peer up on what it has not seen
+// (the whole table for a classic peer) and then streams live updates, without
+// ever blocking the clients that cause them.
 package peering
 
 import (
@@ -25,14 +26,15 @@ const (
 //
 // Its memory is bounded by the table, not by what the peer does: when more
 // records are waiting than the table has clients (or minQueueBound), the queue
-// drops them all and asks for a resync instead, and the link sends the whole
-// table, which holds every dropped record or a newer one.
+// drops them all and asks for a resync instead, and the link sends the table's
+// records stored since what it knows it sent, which hold every dropped record
+// or a newer one.
 type Queue struct {
 	mu    sync.Mutex
 	lines []byte // whole lines, each ended by '\n'
 	count int    // the lines in lines
 	spare []byte // the last taken batch, reused once written
-	// resync is set when the whole table must be sent before lines.
+	// resync is set when a catch-up from the table must come before lines.
 	resync bool
 	// inFlight is set from a Take until Written, so that a drain does not
 	// end while the taken lines are on their way.
@@ -87,7 +89,7 @@ func (q *Queue) Wake() {
 	}
 }
 
-// Resync drops what is queued and asks for the whole table to be sent. A
+// Resync drops what is queued and asks for a catch-up from the table. A
 // link that is down asks for one, so that pushing costs nothing until it is
 // up again and catches its peer up.
 func (q *Queue) Resync() {
@@ -102,8 +104,8 @@ func (q *Queue) Resync() {
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
 // Take returns every queued line, oldest first, how many there are, and
-// whether the whole table must be sent first. The caller owns the batch
-// until Written.
+// whether a catch-up from the table must be sent first. The caller owns the
+// batch until Written.
 func (q *Queue) Take() (batch []byte, count int, resync bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-herd/caddy-herd/herdstore"
 	"github.com/caddy-herd/caddy-herd/internal/testcerts"
 )
 
@@ -94,7 +93,7 @@ func TestLinkOverMutualTLS(t *testing.T) {
 	self := ca.Leaf(t, testcerts.Options{DNSNames: []string{"Self"}})
 	peerCert := ca.Leaf(t, testcerts.Options{DNSNames: []string{"P"}})
 	ln, conns := tlsPeer(t, peerCert.TLS(t), ca.Pool())
-	store := herdstore.New()
+	store := newServer()
 	store.Put(record("a", "1"))
 	l := NewLink("P", ln.Addr().String(), loadTLS(t, self, ca), store, zap.NewNop())
 	l.quietAfter = 0
@@ -116,6 +115,11 @@ func TestLinkOverMutualTLS(t *testing.T) {
 	}
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	r := bufio.NewReader(conn)
+	hello, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(hello, "HERD 1 HELLO S ") {
+		t.Fatalf("first line over TLS: %q, %v", hello, err)
+	}
+	conn.Write([]byte("? " + hello))
 	line, err := r.ReadString('\n')
 	if err != nil || strings.TrimSuffix(line, "\n") != record("a", "1").Line() {
 		t.Fatalf("catch-up over TLS: %q, %v", line, err)
@@ -149,7 +153,7 @@ func TestLinkRefusesWrongServerCertificate(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ln, conns := tlsPeer(t, tt.cert.TLS(t), ca.Pool())
-			store := herdstore.New()
+			store := newServer()
 			store.Put(record("a", "1"))
 			l := NewLink("P", ln.Addr().String(), self, store, zap.NewNop())
 			l.Start()

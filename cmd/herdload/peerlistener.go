@@ -15,7 +15,9 @@ import (
 
 // peerListener is a fake herd peer: it accepts the links servers dial and
 // reads the AT lines they flood, noting when each awaited client's record
-// arrives. It never replies, as a peer that accepts every line would not.
+// arrives. It answers a link's HELLO as a classic server does, `? <line>`,
+// so that the link sends plain AT lines at once; it replies to nothing
+// else, as a peer that accepts every line would not.
 type peerListener struct {
 	ln     net.Listener
 	prefix []byte // only clients with this prefix can be awaited
@@ -97,6 +99,10 @@ func (p *peerListener) read(conn net.Conn) {
 		}
 		arrived := time.Now()
 		fields = protocol.Fields(fields, line)
+		if len(fields) > 0 && bytes.Equal(fields[0], herdWord) {
+			conn.Write(protocol.AppendInvalidReply(nil, protocol.TrimSpace(line)))
+			continue
+		}
 		if len(fields) != 6 || !bytes.Equal(fields[0], atWord) {
 			p.invalid.Add(1)
 			continue
@@ -150,5 +156,9 @@ func (p *peerListener) Close() error {
 	return err
 }
 
-// atWord is the command word of a flooded record.
-var atWord = []byte("AT")
+// atWord is the command word of a flooded record; herdWord starts a line of
+// the catch-up exchange.
+var (
+	atWord   = []byte("AT")
+	herdWord = []byte("HERD")
+)
