@@ -19,6 +19,14 @@
 #   scale      IAMAT throughput as the table grows (1k, 100k, 1M) and as
 #              connections grow (10, 100, 1000); vs the smallest, vs raw, and
 #              vs Redis + 2 replicas updating as many keys
+#   durability IAMAT throughput of the star with storage off, fsync everysec
+#              and fsync always, vs Redis + 2 replicas with AOFs (everysec,
+#              always); IAMAT latency while a snapshot of 1M clients is written
+#   restart    a server holding 1M clients killed (-9) and restarted: time
+#              until it answers for the last one, disk bytes per client; vs
+#              Redis loading its AOF and its RDB. Catch-up after 1,000 and
+#              100,000 of 1M clients changed while a peer was down: bytes and
+#              seconds, vs the whole table and vs a Redis replica's PSYNC
 #
 # Needs Go, curl, awk, and redis-server/redis-benchmark/redis-cli (Debian's
 # redis-server package). Every process it starts is stopped when it ends,
@@ -29,7 +37,8 @@
 # Environment: PORT_BASE (default 14000; ports PORT_BASE .. PORT_BASE+2400 are
 # used), PROBES (propagation probes per phase, default 1000),
 # MEMORY_SIZES (default "1000 100000 1000000"), CATCHUP_CLIENTS (default
-# 1000000), SCALE_SIZES (default "1000 100000 1000000"),
+# 1000000; also the clients of the durability section's snapshot and of the
+# restart section), SCALE_SIZES (default "1000 100000 1000000"),
 # SCALE_CONNS (default "10 100 1000"), ROUNDS (default 1: how many times each
 # IAMAT and scale row measures the herd and its baselines in turn, and the
 # propagation probes run on the herd and the raw relays in turn; with more,
@@ -37,7 +46,7 @@
 set -euo pipefail
 
 command_line="$0 $*"
-sections=iamat,propagate,memory,catchup,whatsat,scale
+sections=iamat,propagate,memory,catchup,whatsat,scale,durability,restart
 while getopts "s:h" opt; do
 	case $opt in
 	s) sections=$OPTARG ;;
@@ -58,9 +67,9 @@ scale_conns=${SCALE_CONNS:-"10 100 1000"}
 rounds=${ROUNDS:-1}
 for s in ${sections//,/ }; do
 	case $s in
-	iamat | propagate | memory | catchup | whatsat | scale) ;;
+	iamat | propagate | memory | catchup | whatsat | scale | durability | restart) ;;
 	*)
-		echo "unknown section $s (iamat, propagate, memory, catchup, whatsat, scale)" >&2
+		echo "unknown section $s (iamat, propagate, memory, catchup, whatsat, scale, durability, restart)" >&2
 		exit 2
 		;;
 	esac
@@ -240,8 +249,10 @@ herd_caddyfile() {
 	} >"$work/$name.caddyfile"
 }
 
-# herd_server NAME PORT ADMIN EXTRA PEER=PORT...: starts a herd server.
+# herd_server NAME PORT ADMIN EXTRA PEER=PORT...: starts a herd server on a
+# data directory of its own, empty (restarts use start).
 herd_server() {
+	rm -rf "$XDG_DATA_HOME/caddy/herd/$1"
 	herd_caddyfile "$@"
 	start "$1" "$work/caddy" run --adapter caddyfile --config "$work/$1.caddyfile"
 	waitport "$2"
@@ -488,7 +499,8 @@ section_memory() {
 section_catchup() {
 	local m=$((base + 30)) n=$((base + 31)) madmin=$((base + 1030)) nadmin=$((base + 1031))
 	local rm=$((base + 2392)) rr=$((base + 2393)) clients=$catchup_clients
-	herd_server N "$n" "$nadmin" ""
+	# N keeps its table in memory only: it relearns all of it.
+	herd_server N "$n" "$nadmin" "		storage off"
 	herd_server M "$m" "$madmin" "" N="$n"
 	local fill_out
 	fill_out=$("$herdload" fill -addr "127.0.0.1:$m" -n "$clients" -c 8 -p 64 -prefix k)
@@ -557,7 +569,7 @@ section_catchup() {
 	local table_bytes
 	table_bytes=$(calc %.0f "$(field record_bytes "$fill_out") * $clients")
 	echo
-	echo "## Catch-up: N killed (-9) and restarted at once with an empty table relearns $clients clients from its peer M"
+	echo "## Catch-up: N (storage off) killed (-9) and restarted at once with an empty table relearns $clients clients from its peer M"
 	echo "# herdload fill -addr M -n $clients -c 8 -p 64 (N learns them live); kill -9 N; start N; poll N's /herd/stats every 20 ms"
 	echo "# baseline: a Redis replica (diskless sync, no delay) killed and restarted, until dbsize = $clients and the link is up"
 	local row="%-28s %11s %11s %11s %13s %12s %10s\n"
@@ -749,6 +761,268 @@ section_scale() {
 	echo "# floods/IAMAT: records A sent per peer per IAMAT; below 1 when a link's queue overflowed and it resent the table instead"
 	echo "# redis keys held at the largest size: $(redis-cli -p "$r0" dbsize)"
 	stop_all
+}
+
+# --- durability --------------------------------------------------------------
+
+# redis_aof NAME PORT FSYNC ARGS...: starts redis-server appending every write
+# to its AOF, synced as FSYNC says (always, everysec).
+redis_aof() {
+	local name=$1 port=$2 fsync=$3
+	shift 3
+	mkdir -p "$work/$name"
+	start "$name" redis-server --port "$port" --dir "$work/$name" --save '' --appendonly yes --appendfsync "$fsync" "$@"
+	waitport "$port"
+}
+
+section_durability() {
+	local levels=(off everysec always)
+	local -A a_port a_admin
+	local i=0 level
+	# A star of three per level, each server storing (or not) as the level says.
+	for level in "${levels[@]}"; do
+		local a=$((base + 50 + 3 * i)) b=$((base + 51 + 3 * i)) c=$((base + 52 + 3 * i))
+		local extra="		fsync $level"
+		[ "$level" = off ] && extra="		storage off"
+		herd_server "B$level" "$b" off "$extra" A="$a"
+		herd_server "C$level" "$c" off "$extra" A="$a"
+		herd_server "A$level" "$a" $((base + 1050 + i)) "$extra" B="$b" C="$c"
+		a_port[$level]=$a
+		a_admin[$level]=$((base + 1050 + i))
+		i=$((i + 1))
+	done
+	local r_every=$((base + 2360)) r_always=$((base + 2363))
+	local fsync r
+	for fsync in everysec always; do
+		r=$r_every
+		[ $fsync = always ] && r=$r_always
+		redis_aof "redis$fsync" "$r" "$fsync"
+		redis_aof "redis${fsync}1" $((r + 1)) "$fsync" --replicaof 127.0.0.1 "$r"
+		redis_aof "redis${fsync}2" $((r + 2)) "$fsync" --replicaof 127.0.0.1 "$r"
+		wait_until 30 eval '[ "$(redis-cli -p '"$r"' info replication | grep -c state=online)" = 2 ]'
+	done
+
+	echo
+	echo "## IAMAT throughput by durability: a star of three (A floods to two live peers, every server stores) vs Redis"
+	echo "## + 2 replicas with an AOF on each (appendfsync everysec, always)"
+	echo "# herdload iamat -addr A -c 50 -p P -d ${seconds}s -prefix h   (A, B, C with storage off / fsync everysec / fsync always)"
+	echo "# redis-benchmark -c 50 -P P -r 100000 SET client-__rand_int__ \"$redis_line\"   (every server: --appendonly yes --appendfsync F)"
+	echo "# data directories and AOFs on $(df --output=source,fstype "$work" | tail -1)"
+	rounds_note "the three herds and both Redis"
+	printf "%-3s %10s %10s %10s %12s %12s %15s %15s %15s %15s   %s\n" P off/s everysec/s always/s redis-es/s redis-al/s \
+		everysec/off always/off "everysec/redis" "always/redis" "p99 us off/everysec/always"
+	local pipe round
+	for pipe in 1 16; do
+		local offs=() evs=() als=() res=() ras=() e_off=() a_off=() e_r=() a_r=() p99o=() p99e=() p99a=()
+		for ((round = 0; round < rounds; round++)); do
+			local o e al re ra n
+			o=$("$herdload" iamat -addr "127.0.0.1:${a_port[off]}" -c 50 -p "$pipe" -d "${seconds}s" -prefix h)
+			e=$("$herdload" iamat -addr "127.0.0.1:${a_port[everysec]}" -c 50 -p "$pipe" -d "${seconds}s" -prefix h)
+			al=$("$herdload" iamat -addr "127.0.0.1:${a_port[always]}" -c 50 -p "$pipe" -d "${seconds}s" -prefix h)
+			n=$((50 * pipe * 2000))
+			[ "$n" -lt 200000 ] && n=200000
+			re=$(redis_requests "$r_every" 50 "$pipe" "$n" SET client-__rand_int__ "$redis_line")
+			ra=$(redis_requests "$r_always" 50 "$pipe" $((n / 4)) SET client-__rand_int__ "$redis_line")
+			offs+=("$(field ops_per_sec "$o")") evs+=("$(field ops_per_sec "$e")") als+=("$(field ops_per_sec "$al")")
+			res+=("$(field ops_per_sec "$re")") ras+=("$(field ops_per_sec "$ra")")
+			e_off+=("$(calc %.4f "${evs[-1]} / ${offs[-1]}")") a_off+=("$(calc %.4f "${als[-1]} / ${offs[-1]}")")
+			e_r+=("$(calc %.4f "${evs[-1]} / ${res[-1]}")") a_r+=("$(calc %.4f "${als[-1]} / ${ras[-1]}")")
+			p99o+=("$(field p99_us "$o")") p99e+=("$(field p99_us "$e")") p99a+=("$(field p99_us "$al")")
+		done
+		printf "%-3s %10.0f %10.0f %10.0f %12.0f %12.0f %15s %15s %15s %15s   %s / %s / %s\n" "$pipe" \
+			"$(median "${offs[@]}")" "$(median "${evs[@]}")" "$(median "${als[@]}")" "$(median "${res[@]}")" "$(median "${ras[@]}")" \
+			"$(spread "${e_off[@]}")" "$(spread "${a_off[@]}")" "$(spread "${e_r[@]}")" "$(spread "${a_r[@]}")" \
+			"$(median "${p99o[@]}")" "$(median "${p99e[@]}")" "$(median "${p99a[@]}")"
+	done
+	local st
+	st=$(curl -fsS "http://127.0.0.1:${a_admin[always]}/herd/storage")
+	echo "# A with fsync always: $(json_field fsyncs "$st") fsyncs for $(json_field records "$st") records on disk"
+
+	# A snapshot of a million clients, written while clients keep sending.
+	local sa=${a_port[everysec]} sadmin=${a_admin[everysec]} clients=$catchup_clients
+	"$herdload" fill -addr "127.0.0.1:$sa" -n "$clients" -c 8 -p 64 -prefix snap >/dev/null
+	local quiet during snap
+	quiet=$("$herdload" iamat -addr "127.0.0.1:$sa" -c 50 -p 1 -d "${seconds}s" -clients "$clients" -prefix snap)
+	(sleep 1 && curl -fsS -X POST "http://127.0.0.1:$sadmin/herd/storage/snapshot" >"$work/snapshot.json") &
+	local snapshot_pid=$!
+	during=$("$herdload" iamat -addr "127.0.0.1:$sa" -c 50 -p 1 -d "${seconds}s" -clients "$clients" -prefix snap)
+	wait "$snapshot_pid"
+	snap=$(cat "$work/snapshot.json")
+	echo
+	echo "## IAMAT while a snapshot of $clients clients is written (A of the everysec star, C=50 P=1)"
+	echo "# herdload iamat -addr A -c 50 -p 1 -d ${seconds}s -clients $clients -prefix snap; then the same with"
+	echo "# POST /herd/storage/snapshot 1 s into the run"
+	printf "%-18s %10s %10s %10s\n" run IAMAT/s p50_us p99_us
+	printf "%-18s %10s %10s %10s\n" "no snapshot" "$(field ops_per_sec "$quiet")" "$(field p50_us "$quiet")" "$(field p99_us "$quiet")"
+	printf "%-18s %10s %10s %10s\n" "during snapshot" "$(field ops_per_sec "$during")" "$(field p50_us "$during")" "$(field p99_us "$during")"
+	echo "# the snapshot: $(json_field last_snapshot_records "$snap") records, $(json_field last_snapshot_bytes "$snap") bytes, $(json_field last_snapshot_seconds "$snap") s"
+	stop_all
+}
+
+# cursor_of ADMIN PEER: how far the server at ADMIN knows PEER's records.
+cursor_of() {
+	curl -fsS "http://127.0.0.1:$1/herd/storage" | grep -o "\"$2\":{\"epoch\":\"[^\"]*\",\"seq\":[0-9]*" | grep -o '[0-9]*$'
+}
+
+# json_field KEY JSON: the first value of "KEY" in JSON text.
+json_field() { grep -o "\"$1\": *[^,}]*" <<<"$2" | head -1 | sed -E 's/^"[^"]*": *//; s/"//g'; }
+
+# --- restart -----------------------------------------------------------------
+
+# redis_answers PORT KEY: whether Redis at PORT has loaded its data and has KEY.
+redis_answers() { [ "$(redis-cli -p "$1" exists "$2" 2>/dev/null)" = 1 ]; }
+
+# whatsat_answers PORT CLIENT: whether the herd server at PORT answers WHATSAT for CLIENT.
+whatsat_answers() {
+	local reply
+	reply=$(exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null && printf 'WHATSAT %s 1 1\n' "$2" >&3 && timeout 2 head -c 2 <&3) || return 1
+	[ "$reply" = AT ]
+}
+
+# since_ns T0: seconds since T0 (nanoseconds), three decimals.
+since() { calc %.3f "($(now_ns) - $1) / 1e9"; }
+
+section_restart() {
+	local s=$((base + 60)) sadmin=$((base + 1060)) clients=$catchup_clients
+	local places
+	places=$(cd "$root" && pwd)/examples/places.json
+	herd_server S "$s" "$sadmin" "		places file $places"
+	"$herdload" fill -addr "127.0.0.1:$s" -n "$clients" -c 8 -p 64 -prefix r >/dev/null
+	local st disk last=r-$((clients - 1))
+	st=$(curl -fsS "http://127.0.0.1:$sadmin/herd/storage")
+	disk=$(json_field disk_bytes "$st")
+	kill -9 "${pid_of[S]}"
+	wait "${pid_of[S]}" 2>/dev/null || true
+	local t0 h_port h_done
+	t0=$(now_ns)
+	start S "$work/caddy" run --adapter caddyfile --config "$work/S.caddyfile"
+	until port_open "$s"; do alive S && sleep 0.005; done
+	h_port=$(since "$t0")
+	until whatsat_answers "$s" "$last"; do alive S && sleep 0.005; done
+	h_done=$(since "$t0")
+	[ "$(herd_clients "$sadmin")" = "$clients" ] || {
+		echo "S restarted with $(herd_clients "$sadmin") clients, not $clients" >&2
+		exit 1
+	}
+	stop_all
+
+	local r=$((base + 2366)) rdir=$work/RA
+	redis_aof RA "$r" everysec
+	"$herdload" fill -redis -addr "127.0.0.1:$r" -n "$clients" -c 8 -p 64 -prefix r >/dev/null
+	redis-cli -p "$r" bgsave >/dev/null
+	wait_until 120 eval '[ "$(redis_info '"$r"' persistence rdb_bgsave_in_progress)" = 0 ]'
+	local aof_bytes rdb_bytes
+	aof_bytes=$(du -sb "$rdir/appendonlydir" | cut -f1)
+	rdb_bytes=$(stat -c %s "$rdir/dump.rdb")
+	kill -9 "${pid_of[RA]}"
+	wait "${pid_of[RA]}" 2>/dev/null || true
+	local ra_port ra_done rr_port rr_done
+	t0=$(now_ns)
+	start RA redis-server --port "$r" --dir "$rdir" --save '' --appendonly yes --appendfsync everysec
+	until port_open "$r"; do alive RA && sleep 0.005; done
+	ra_port=$(since "$t0")
+	until redis_answers "$r" "$last"; do alive RA && sleep 0.005; done
+	ra_done=$(since "$t0")
+	redis-cli -p "$r" shutdown nosave >/dev/null 2>&1 || true
+	wait "${pid_of[RA]}" 2>/dev/null || true
+	t0=$(now_ns)
+	start RA redis-server --port "$r" --dir "$rdir" --save '' --appendonly no
+	until port_open "$r"; do alive RA && sleep 0.005; done
+	rr_port=$(since "$t0")
+	until redis_answers "$r" "$last"; do alive RA && sleep 0.005; done
+	rr_done=$(since "$t0")
+	stop_all
+
+	echo
+	echo "## Restart of a server holding $clients clients: from the start until it answers for the last one stored"
+	echo "# herd: herdload fill -n $clients -c 8 -p 64 (fsync everysec); kill -9; start; WHATSAT r-$((clients - 1)) 1 1 every 5 ms until answered"
+	echo "# Redis: the same records SET with appendonly everysec; kill -9; start on its AOF, then on its RDB; EXISTS every 5 ms"
+	printf "%-24s %12s %12s %16s\n" "" "port open s" "answers s" "disk B/client"
+	printf "%-24s %12s %12s %16s\n" herd "$h_port" "$h_done" "$(calc %.0f "$disk / $clients")"
+	printf "%-24s %12s %12s %16s\n" "Redis from its AOF" "$ra_port" "$ra_done" "$(calc %.0f "$aof_bytes / $clients")"
+	printf "%-24s %12s %12s %16s\n" "Redis from its RDB" "$rr_port" "$rr_done" "$(calc %.0f "$rdb_bytes / $clients")"
+	echo "# herd/Redis AOF: $(calc %.2f "$h_done / $ra_done"); herd/Redis RDB: $(calc %.2f "$h_done / $rr_done")"
+	echo "# herd on disk: $(json_field log_bytes "$st") bytes of log in $(json_field segments "$st") segments, $(json_field snapshots "$st") snapshots taken during the fill"
+
+	# Catch-up after a peer missed some of a million clients' updates.
+	local m=$((base + 61)) n=$((base + 62)) madmin=$((base + 1061)) nadmin=$((base + 1062))
+	herd_server N "$n" "$nadmin" "" M="$m"
+	herd_server M "$m" "$madmin" "" N="$n"
+	herd_caddyfile Noff "$n" "$nadmin" "		storage off" M="$m"
+	"$herdload" fill -addr "127.0.0.1:$m" -n "$clients" -c 8 -p 64 -prefix k >/dev/null
+	wait_until 300 eval '[ "$(herd_clients '"$nadmin"')" = '"$clients"' ]'
+	local mpeers="http://127.0.0.1:$madmin/herd/peers" npeers="http://127.0.0.1:$nadmin/herd/peers"
+	local changed rows=()
+	for changed in 1000 100000; do
+		local config
+		for config in N Noff; do
+			# N holds everything M stored, and knows it.
+			wait_until 60 eval '[ "$(cursor_of '"$nadmin"' M)" = "$(json_field seq "$(curl -fsS http://127.0.0.1:'"$madmin"'/herd/storage)")" ]' 
+			kill "${pid_of[N]}"
+			wait "${pid_of[N]}" 2>/dev/null || true
+			local fill_out b0
+			fill_out=$("$herdload" fill -addr "127.0.0.1:$m" -n "$changed" -c 8 -p 64 -prefix k)
+			b0=$(json_int "$mpeers" bytes_sent)
+			t0=$(now_ns)
+			start N "$work/caddy" run --adapter caddyfile --config "$work/$config.caddyfile"
+			local want=$changed
+			[ $config = Noff ] && want=$clients
+			until [ "$(json_int "http://127.0.0.1:$nadmin/herd/stats" applied)" -ge "$want" ]; do alive N && sleep 0.01; done
+			local took bytes
+			took=$(since "$t0")
+			bytes=$(($(json_int "$mpeers" bytes_sent) - b0 + $(json_int "$npeers" bytes_sent)))
+			local what="sends what was missed"
+			[ $config = Noff ] && what="whole table (N storage off)"
+			rows+=("$(printf "%-8s %-30s %10s %14s %14s %10s" "$changed" "$what" "$took" "$bytes" \
+				"$(calc %.0f "$changed * $(field record_bytes "$fill_out")")" "$(calc %.2f "$bytes / ($changed * $(field record_bytes "$fill_out"))")")")
+			if [ $config = Noff ]; then
+				# Back to storage on, caught up on everything.
+				kill "${pid_of[N]}"
+				wait "${pid_of[N]}" 2>/dev/null || true
+				start N "$work/caddy" run --adapter caddyfile --config "$work/N.caddyfile"
+				waitport "$n"
+			fi
+		done
+	done
+	stop_all
+
+	# Redis: a replica stopped (its RDB saved, with where it was in the
+	# primary's stream) and started again after the same updates.
+	local rm=$((base + 2367)) rr=$((base + 2368))
+	redis_server RM "$rm" --repl-backlog-size 256mb
+	mkdir -p "$work/RR"
+	start RR redis-server --port "$rr" --dir "$work/RR" --save '' --appendonly no --replicaof 127.0.0.1 "$rm"
+	waitport "$rr"
+	"$herdload" fill -redis -addr "127.0.0.1:$rm" -n "$clients" -c 8 -p 64 -prefix k >/dev/null
+	wait_until 300 eval '[ "$(redis-cli -p '"$rr"' dbsize 2>/dev/null)" = '"$clients"' ]'
+	for changed in 1000 100000; do
+		wait_until 60 eval '[ "$(redis_info '"$rr"' replication slave_repl_offset)" = "$(redis_info '"$rm"' replication master_repl_offset)" ]'
+		redis-cli -p "$rr" shutdown save >/dev/null 2>&1 || true
+		wait "${pid_of[RR]}" 2>/dev/null || true
+		local o0 o1
+		o0=$(redis_info "$rm" replication master_repl_offset)
+		"$herdload" fill -redis -addr "127.0.0.1:$rm" -n "$changed" -c 8 -p 64 -prefix k >/dev/null
+		o1=$(redis_info "$rm" replication master_repl_offset)
+		t0=$(now_ns)
+		start RR redis-server --port "$rr" --dir "$work/RR" --save '' --appendonly no --replicaof 127.0.0.1 "$rm"
+		until port_open "$rr"; do alive RR && sleep 0.005; done
+		until [ "$(redis_info "$rr" replication master_link_status 2>/dev/null)" = up ] &&
+			[ "$(redis_info "$rr" replication slave_repl_offset)" -ge "$o1" ]; do
+			alive RR && sleep 0.01
+		done
+		local took kind=partial
+		took=$(since "$t0")
+		grep -qi "partial resynchronization" <(tail -n 20 "$work/RR.log") || kind=full
+		rows+=("$(printf "%-8s %-30s %10s %14s %14s %10s" "$changed" "Redis replica PSYNC ($kind)" "$took" "$((o1 - o0))" "-" "-")")
+	done
+	stop_all
+	echo
+	echo "## Catch-up of N after it missed updates to some of M's $clients clients (stopped gracefully, updated at M, started)"
+	echo "# herdload fill -addr M -n C -c 8 -p 64 -prefix k while N is down; seconds from N's start until it applied them all;"
+	echo "# bytes: what both links sent from N's start (/herd/peers bytes_sent); Redis: a replica stopped with SHUTDOWN SAVE,"
+	echo "# the same SETs at the primary (repl-backlog-size 256mb), restarted; bytes: the primary's replication offset"
+	printf "%-8s %-30s %10s %14s %14s %10s\n" changed run seconds bytes "changed bytes" ratio
+	printf "%s\n" "${rows[@]}"
 }
 
 for s in ${sections//,/ }; do
