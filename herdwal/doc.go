@@ -4,9 +4,7 @@
 // A server encodes each record it stores with AppendRecord and hands a batch
 // to Log.Write, which many connections call at once: their batches are
 // group-committed, one write(2) (and under FsyncAlways one fsync) for all
-// the batches that arrived while the previous write was under way. Where a
-// segment is mapped (mapped.go), a batch that finds no write under way is
-// copied into the mapping at once instead. At start,
+// the batches that arrived while the previous write was under way. At start,
 // Open reads the directory back, calling a function for every record, and
 // cuts off whatever a crash left half-written.
 //

@@ -328,9 +328,6 @@ type entryReader struct {
 	size int64 // of the file
 	off  int64 // where the next entry starts
 	buf  []byte
-	// allocatedTail is set when zeros to the end of the file are an
-	// allocated, never written part (a segment), not damage.
-	allocatedTail bool
 }
 
 // readBufferBytes is the read buffer of recovery: large enough that reading
@@ -350,11 +347,6 @@ func (er *entryReader) next() (byte, []byte, error) {
 		return 0, nil, io.EOF
 	}
 	if left < entryHeaderBytes {
-		if er.allocatedTail {
-			if zero, err := er.zeroToEnd(left); err != nil || zero {
-				return 0, nil, err
-			}
-		}
 		return 0, nil, &entryError{er.off, problemTorn}
 	}
 	var hdr [entryHeaderBytes]byte
@@ -364,11 +356,6 @@ func (er *entryReader) next() (byte, []byte, error) {
 	n := int64(binary.LittleEndian.Uint32(hdr[:]))
 	sum := binary.LittleEndian.Uint32(hdr[4:])
 	switch {
-	case n == 0 && sum == 0 && er.allocatedTail:
-		if zero, err := er.zeroToEnd(left - entryHeaderBytes); err != nil || zero {
-			return 0, nil, err
-		}
-		return 0, nil, &entryError{er.off, problemZero}
 	case n == 0:
 		return 0, nil, &entryError{er.off, problemZero}
 	case n > maxEntryBytes:
@@ -388,32 +375,6 @@ func (er *entryReader) next() (byte, []byte, error) {
 	}
 	er.off += entryHeaderBytes + n
 	return body[0], body[1:], nil
-}
-
-// errAllocatedTail is what next returns when the rest of the file is zeros:
-// the part of a preallocated segment that nothing was written to yet. The
-// entries end there; nothing is damaged.
-var errAllocatedTail = errors.New("zeros to the end of the file: allocated, never written")
-
-// zeroToEnd reads the n bytes left after what next consumed and reports
-// errAllocatedTail when they are all zeros; otherwise it reports false, and
-// the reader is past the entry at er.off, which the caller reports as
-// damaged.
-func (er *entryReader) zeroToEnd(n int64) (bool, error) {
-	for n > 0 {
-		chunk, err := er.r.Peek(int(min(n, int64(er.r.Size()))))
-		if err != nil {
-			return false, er.readError(err)
-		}
-		for _, c := range chunk {
-			if c != 0 {
-				return false, nil
-			}
-		}
-		er.r.Discard(len(chunk))
-		n -= int64(len(chunk))
-	}
-	return true, errAllocatedTail
 }
 
 // readError reports a file that ended before the size it had when opened, or

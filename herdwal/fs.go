@@ -82,7 +82,7 @@ func (osFS) OpenFile(name string, flag int) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &osFile{File: f}, nil
+	return osFile{f}, nil
 }
 
 func (osFS) Remove(name string) error {
@@ -103,11 +103,9 @@ func (osFS) Lock(name string) (File, error) {
 
 type osFile struct {
 	*os.File
-	// m is set while the file is a mapped segment (see preallocate).
-	m *mapping
 }
 
-func (f *osFile) size() (int64, error) {
+func (f osFile) Size() (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err

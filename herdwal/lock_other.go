@@ -20,11 +20,11 @@ func lockFile(name string) (File, error) {
 		}
 		return nil, fmt.Errorf("locking %s: %w", name, err)
 	}
-	return removeOnClose{&osFile{File: f}}, nil
+	return removeOnClose{osFile{f}}, nil
 }
 
 type removeOnClose struct {
-	*osFile
+	osFile
 }
 
 func (f removeOnClose) Close() error {

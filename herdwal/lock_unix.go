@@ -23,5 +23,5 @@ func lockFile(name string) (File, error) {
 		}
 		return nil, fmt.Errorf("locking %s: %w", name, err)
 	}
-	return &osFile{File: f}, nil
+	return osFile{f}, nil
 }

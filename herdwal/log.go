@@ -118,38 +118,10 @@ func (l *Log) Write(entries []byte) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if l.appendNow(entries, records) {
-		if l.fsync != FsyncAlways {
-			return nil
-		}
-		return l.await(l.end, true)
-	}
 	l.pending = append(l.pending, entries...)
 	l.pendingRecords += records
 	l.end += int64(len(entries))
 	return l.await(l.end, l.fsync == FsyncAlways)
-}
-
-// appendNow writes entries at once, holding mu, when the segment takes
-// writes without a system call (Appender) and nothing is before them: no
-// leader writing, nothing pending. Writers then neither wait for one another
-// nor hand their bytes to a leader. It reports false, having written
-// nothing, when the entries must go the leader's way: the segment is full
-// and a leader begins the next, or the mapping has no room. It is called
-// with mu held.
-func (l *Log) appendNow(entries []byte, records int64) bool {
-	seg := l.seg
-	if seg.appender == nil || l.writing || l.roleWanted > 0 || len(l.pending) > 0 || l.written != l.end ||
-		seg.info.bytes >= l.segmentBytes || !seg.appender.TryAppend(entries) {
-		return false
-	}
-	n := int64(len(entries))
-	l.end += n
-	l.written = l.end
-	seg.info.bytes += n
-	seg.info.records += records
-	l.stats.bytesWritten += n
-	return true
 }
 
 // countRecords checks that b is a sequence of whole record entries, with

@@ -120,29 +120,20 @@ func TestLockedByAnotherProcess(t *testing.T) {
 }
 
 // TestKilledWithNothingSynced kills a process that wrote under FsyncOff,
-// through mapped segments where the file system allows them, and checks
-// that every record it wrote is restored, with no damage reported: the
-// bytes were in the kernel's hands before each Write returned, and the
-// allocated, never written end of the last segment is cut quietly.
+// across several segments, and checks that every record it wrote is
+// restored with no damage reported: the bytes were in the kernel's hands
+// before each Write returned.
 func TestKilledWithNothingSynced(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
 		t.Skip("a process that dies leaves the lock file behind here")
 	}
 	checkGoroutines(t)
-	const segmentBytes = 4 << 20 // three segments, each past the mapping's release threshold
+	const segmentBytes = 4 << 20 // three segments
 	const n = 100_000
 	d := t.TempDir()
 	cmd := startHolder(t, d, fmt.Sprint(writesEnv, "=", n), fmt.Sprint(segmentBytesEnv, "=", segmentBytes))
-
-	segs := segmentFiles(t, d)
-	if len(segs) < 2 {
+	if segs := segmentFiles(t, d); len(segs) < 2 {
 		t.Fatalf("segments %v: want the records to span more than one", segs)
-	}
-	last := segs[len(segs)-1]
-	if preallocates(t, d) {
-		if size := fileSize(t, last); size != segmentBytes {
-			t.Errorf("the open segment is %d bytes, want it allocated to %d", size, segmentBytes)
-		}
 	}
 
 	cmd.Process.Kill()
@@ -157,17 +148,7 @@ func TestKilledWithNothingSynced(t *testing.T) {
 		t.Error("recovery says clean after kill -9")
 	}
 	equalRecs(t, "restored after kill -9", got.recs, makeRecs(1, n, n))
-	if b := readOSFile(t, last); len(b) >= segmentBytes || b[len(b)-1] == 0 {
-		t.Errorf("the killed process's last segment is %d bytes after recovery, ending in %d: want it cut to what was written", len(b), b[len(b)-1])
-	}
-
-	// Close cuts the segment it was writing to what it wrote.
-	mustWrite(t, l, makeRecs(n+1, 1, 1)...)
 	mustClose(t, l)
-	segs = segmentFiles(t, d)
-	if b := readOSFile(t, segs[len(segs)-1]); len(b) >= segmentBytes || b[len(b)-1] == 0 {
-		t.Errorf("the segment of a closed log is %d bytes, ending in %d: want it cut to what was written", len(b), b[len(b)-1])
-	}
 }
 
 func segmentFiles(t *testing.T, d string) []string {
@@ -177,25 +158,4 @@ func segmentFiles(t *testing.T, d string) []string {
 		t.Fatal(err)
 	}
 	return segs
-}
-
-func fileSize(t *testing.T, name string) int64 {
-	t.Helper()
-	fi, err := os.Stat(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
-}
-
-func readOSFile(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) == 0 {
-		t.Fatalf("%s is empty", name)
-	}
-	return b
 }

@@ -470,7 +470,6 @@ func (r *recoverer) replaySegment(num uint64) (bool, error) {
 	r.last = &h
 	r.lastClean = false
 	trusted := h.epoch == r.epoch
-	er.allocatedTail = true
 	cut := func(offset int64, problem string) (bool, error) {
 		closeFile()
 		info.bytes = offset
@@ -487,12 +486,6 @@ func (r *recoverer) replaySegment(num uint64) (bool, error) {
 		if err == io.EOF {
 			info.bytes = size
 			return true, nil
-		}
-		if err == errAllocatedTail {
-			// Its process died before Close cut it to what it wrote.
-			closeFile()
-			info.bytes = off
-			return true, r.truncate(name, off)
 		}
 		if err != nil {
 			if errors.As(err, &ee) {

@@ -1,7 +1,6 @@
 package herdwal
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,10 +52,7 @@ type segment struct {
 	num  uint64
 	name string
 	f    File
-	// appender is f when it takes writes under the log's lock: when it
-	// is mapped, or in memory. Nil otherwise.
-	appender Appender
-	info     *diskFile
+	info *diskFile
 }
 
 // createSegment creates segment num and makes it durable, header (and
@@ -66,7 +62,7 @@ type segment struct {
 // left in the numbering.
 func (l *Log) createSegment(num uint64, extra []byte) (*segment, error) {
 	name := filepath.Join(l.dir, segmentName(num))
-	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL) // RDWR: a mapping needs it
+	f, err := l.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return nil, fmt.Errorf("creating segment %s: %w", name, err)
 	}
@@ -80,12 +76,6 @@ func (l *Log) createSegment(num uint64, extra []byte) (*segment, error) {
 	if _, err := f.Write(b); err != nil {
 		return fail("writing", err)
 	}
-	if p, ok := f.(preallocator); ok {
-		// Where it cannot, writes are write(2)s: slower, as safe.
-		if err := p.preallocate(l.segmentBytes); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-			return fail("allocating", err)
-		}
-	}
 	if err := f.Sync(); err != nil {
 		return fail("syncing", err)
 	}
@@ -95,9 +85,7 @@ func (l *Log) createSegment(num uint64, extra []byte) (*segment, error) {
 	l.mu.Lock()
 	l.stats.bytesWritten += int64(len(b))
 	l.mu.Unlock()
-	seg := &segment{num: num, name: name, f: f, info: &diskFile{num: num, bytes: int64(len(b))}}
-	seg.appender, _ = f.(Appender)
-	return seg, nil
+	return &segment{num: num, name: name, f: f, info: &diskFile{num: num, bytes: int64(len(b))}}, nil
 }
 
 // rotate begins the next segment for a snapshot: every write from now on

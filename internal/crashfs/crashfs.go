@@ -67,10 +67,7 @@ type FS struct {
 	hook Hook
 }
 
-var (
-	_ herdwal.FS       = (*FS)(nil)
-	_ herdwal.Appender = (*file)(nil)
-)
+var _ herdwal.FS = (*FS)(nil)
 
 type dir struct {
 	live    map[string]*inode
@@ -408,29 +405,6 @@ func (fl *file) Write(p []byte) (int, error) {
 	if hookErr != nil {
 		p = p[:len(p)/2]
 	}
-	fl.writeLocked(p)
-	if hookErr != nil {
-		return len(p), hookErr
-	}
-	return len(p), nil
-}
-
-// TryAppend is Write for a writer that cannot wait on a hook: it writes p
-// and reports true while no hook is set, as a mapped segment takes a write
-// without a system call. With a hook set it writes nothing and reports
-// false, so that every write is an OpWrite the hook sees.
-func (fl *file) TryAppend(p []byte) bool {
-	fl.fs.mu.Lock()
-	defer fl.fs.mu.Unlock()
-	if fl.fs.hook != nil || fl.check("write", fl.write) != nil {
-		return false
-	}
-	fl.writeLocked(p)
-	return true
-}
-
-// writeLocked writes p at the file's offset, with fs.mu held.
-func (fl *file) writeLocked(p []byte) {
 	ino := fl.ino
 	if fl.off > int64(len(ino.data)) {
 		ino.truncate(fl.off)
@@ -445,6 +419,10 @@ func (fl *file) writeLocked(p []byte) {
 		copy(ino.data[fl.off:], p)
 	}
 	fl.off = end
+	if hookErr != nil {
+		return len(p), hookErr
+	}
+	return len(p), nil
 }
 
 func (fl *file) Sync() error {
