@@ -346,3 +346,72 @@ func TestPowerCutAtEveryStep(t *testing.T) {
 		}
 	}
 }
+
+// TestPowerCutAppend runs on a fake clock: what Append leaves pending is
+// written within the append delay (at once past the bound on what may wait)
+// and fsynced within the second at every level but FsyncOff; a Write that
+// follows it carries it, in order.
+func TestPowerCutAppend(t *testing.T) {
+	for _, level := range []herdwal.Fsync{herdwal.FsyncEverySec, herdwal.FsyncAlways} {
+		t.Run(level.String(), func(t *testing.T) {
+			checkGoroutines(t)
+			synctest.Test(t, func(t *testing.T) {
+				f := crashfs.New()
+				l, _, err := herdwal.Open(dir, herdwal.Options{FS: f, Fsync: level}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rs := makeRecs(1, 40, 40)
+				size := l.Stats().LogBytes
+				mustAppend(t, l, rs[:10]...)
+				synctest.Wait()
+				if got := l.Stats().LogBytes; got != size {
+					t.Fatalf("log bytes %d right after Append, want %d: nothing written yet", got, size)
+				}
+				time.Sleep(5 * time.Millisecond)
+				synctest.Wait()
+				if got := l.Stats().LogBytes; got != size {
+					t.Fatalf("log bytes %d 5 ms after Append, want %d", got, size)
+				}
+				time.Sleep(6 * time.Millisecond)
+				synctest.Wait()
+				if got := l.Stats().LogBytes; got <= size {
+					t.Fatalf("log bytes %d 11 ms after Append: not written", got)
+				}
+				_, _, got := openClosed(t, f.Crash())
+				equalRecs(t, "restored after a crash 11 ms after Append", got, nil)
+				time.Sleep(time.Second)
+				synctest.Wait()
+				_, _, got = openClosed(t, f.Crash())
+				equalRecs(t, "restored after a crash a second after Append", got, rs[:10])
+
+				// A Write carries what was appended before it.
+				mustAppend(t, l, rs[10:20]...)
+				mustWrite(t, l, rs[20:21]...)
+				if level == herdwal.FsyncAlways {
+					_, _, got = openClosed(t, f.Crash())
+					equalRecs(t, "restored after a crash right after Append and Write", got, rs[:21])
+				}
+
+				// Past the bound, the log writes without waiting for the delay.
+				size = l.Stats().LogBytes
+				big := makeRecs(100, 4000, 4000)
+				mustAppend(t, l, big...)
+				synctest.Wait()
+				if got := l.Stats().LogBytes; got <= size {
+					t.Errorf("log bytes %d after appending %d bytes: not written at once", got, len(entries(big...)))
+				}
+				mustClose(t, l)
+				_, _, got = openClosed(t, f.Crash())
+				equalRecs(t, "restored after Close", got, append(slices.Clone(rs[:21]), big...))
+			})
+		})
+	}
+}
+
+func mustAppend(t testing.TB, l *herdwal.Log, rs ...rec) {
+	t.Helper()
+	if err := l.Append(entries(rs...)); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+}

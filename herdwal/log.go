@@ -21,6 +21,10 @@ const (
 	// burst may grow it, and after the burst the log need not keep that
 	// much memory.
 	maxSpareBytes = 1 << 20
+
+	// maxUnwaitedBytes bounds what Append and SetCursor leave pending: past
+	// it the background writer writes at once, not after appendDelay.
+	maxUnwaitedBytes = 256 << 10
 )
 
 // Log is a directory's append-only log of records, open for writing. Its
@@ -88,7 +92,8 @@ type Log struct {
 	snapMu sync.Mutex // one snapshot at a time
 
 	stop chan struct{} // closed by Close: background work and retries end
-	kick chan struct{} // pending holds entries no writer waits for
+	kick chan struct{} // pending holds more entries no writer waits for than should wait
+	soon chan struct{} // pending got entries no writer waits for: write them within appendDelay
 	wg   sync.WaitGroup
 
 	closeOnce sync.Once
@@ -229,7 +234,7 @@ func (l *Log) releaseRole() {
 	l.writing = false
 	l.cond.Broadcast()
 	if len(l.pending) > 0 && l.waiters == 0 {
-		notify(l.kick) // cursors appended meanwhile, which no writer carries
+		notify(l.soon) // appended meanwhile without waiting, which no writer carries
 	}
 }
 
@@ -312,9 +317,57 @@ func (l *Log) SetCursor(peer string, c Cursor) error {
 	n := len(l.pending)
 	l.pending = appendCursor(l.pending, peer, c)
 	l.end += int64(len(l.pending) - n)
+	l.appendedUnwaited(n)
 	l.mu.Unlock()
-	notify(l.kick)
 	return nil
+}
+
+// Append appends entries, as Write does, without waiting for them: they are
+// written by the next Write, or by the log within appendDelay (at once past
+// maxUnwaitedBytes), and fsynced as writes are under FsyncEverySec. A crash
+// may lose them, and only them or later entries, since the log keeps its
+// order. It is for records that nothing was promised on: no reply waits for
+// them and no peer is handed them. It returns ErrClosed after Close.
+func (l *Log) Append(entries []byte) error {
+	records, err := countRecords(entries)
+	if err != nil {
+		return fmt.Errorf("writing to herd storage %s: %w", l.dir, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return ErrClosed
+	}
+	n := len(l.pending)
+	l.pending = append(l.pending, entries...)
+	l.pendingRecords += records
+	l.end += int64(len(entries))
+	l.appendedUnwaited(n)
+	return nil
+}
+
+// appendedUnwaited has the background writer write what was appended to
+// pending, which held had bytes before, without a writer waiting for it. It
+// is called with mu held.
+func (l *Log) appendedUnwaited(had int) {
+	switch {
+	case len(l.pending) >= maxUnwaitedBytes:
+		notify(l.kick)
+	case had == 0:
+		notify(l.soon)
+	}
+}
+
+// Flush writes, and under FsyncAlways fsyncs, everything appended so far:
+// what Append and SetCursor left pending included. It returns ErrClosed
+// after Close.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return ErrClosed
+	}
+	return l.await(l.end, l.fsync == FsyncAlways)
 }
 
 // Cursor returns the stored cursor of peer.

@@ -215,6 +215,7 @@ func open(dir string, opts Options, restore func(Record) error, lock File, lockB
 		snapshotDue:         rec.Lossy,
 		stop:                make(chan struct{}),
 		kick:                make(chan struct{}, 1),
+		soon:                make(chan struct{}, 1),
 	}
 	l.cond.L = &l.mu
 	l.files.lockBytes = lockBytes

@@ -20,6 +20,10 @@ type floods struct {
 	// changed is set when the table changed, whether or not a link needs
 	// the record.
 	changed bool
+	// answered is set when a reply waits for a record among them (an
+	// IAMAT's AT): then they are written before it goes, as the fsync
+	// level says.
+	answered bool
 	// floor is what the node's sessions know of the connection: set before
 	// the first record of a read is numbered, cleared once the read's
 	// records are stored and handed to the links.
@@ -94,11 +98,13 @@ func (n *node) floodsTo(origin, from string) bool {
 
 // flood stores what apply collected in f, then queues it on the links and
 // has them write it: nothing reaches a peer, or a client as a reply, before
-// it is on disk. Every link is flushed, also one that got nothing, so that it
-// knows when the server last had updates for it.
+// it is on disk. Records that neither a reply nor a link waits for (in a
+// star, all that the hub floods to the others) are appended without waiting,
+// for the log to write with others. Every link is flushed, also one that got
+// nothing, so that it knows when the server last had updates for it.
 func (n *node) flood(f *floods) {
 	if len(f.entries) > 0 {
-		n.storeEntries(f.entries)
+		n.storeEntries(f.entries, f.awaited())
 	}
 	if f.changed {
 		for _, l := range *n.links.Load() {
@@ -113,9 +119,15 @@ func (n *node) flood(f *floods) {
 	f.batch = f.batch[:0]
 	f.entries = f.entries[:0]
 	f.changed = false
+	f.answered = false
 	if cap(f.lines) > maxKeptFloodBytes || cap(f.batch) > maxKeptFloodBytes || cap(f.entries) > maxKeptFloodBytes {
 		f.lines, f.updates, f.batch, f.entries = nil, nil, nil, nil
 	}
+}
+
+// awaited reports whether a reply or a link waits for the records in f.
+func (f *floods) awaited() bool {
+	return f.answered || len(f.lines) > 0
 }
 
 // shareOf returns the lines of f that go to the link to peer: all but the

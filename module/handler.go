@@ -350,7 +350,9 @@ func (c *session) iamat() {
 	c.out = protocol.AppendIAMATReply(c.out, *c.h.node.name.Load(), received.UnixNano(), c.fields)
 	r := c.scratch.MakeRecord(c.out[start:], herdstore.Origin{Arrived: received.UnixNano(), From: c.remote})
 	c.out = append(c.out, '\n')
-	if !c.h.node.apply(r, "", &c.floods) {
+	if c.h.node.apply(r, "", &c.floods) {
+		c.floods.answered = true
+	} else {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
 	}
 }

@@ -7,7 +7,11 @@ import "github.com/caddy-herd/caddy-herd/herdstore"
 // are on disk.
 type linkServer struct{ n *node }
 
+// RangeSince is what a link's catch-up reads: records the node stored
+// without waiting, if any, are made durable first, as a flood's are before
+// a link takes them.
 func (s linkServer) RangeSince(after, through uint64, fn func(herdstore.Record, uint64) bool) {
+	s.n.flushLog()
 	s.n.store.RangeSince(after, through, fn)
 }
 

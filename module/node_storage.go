@@ -189,7 +189,7 @@ func (n *node) moveStorage(current *herdwal.Log, p storagePlan, logger *zap.Logg
 		return true
 	})
 	if len(entries) > 0 {
-		n.storeEntries(entries)
+		n.storeEntries(entries, true)
 	}
 	if current != nil {
 		n.closeLog(current, logger)
@@ -241,35 +241,43 @@ func (n *node) cursor(peer string) (herdwal.Cursor, bool) {
 // follows every record this server stored before, so that it never claims
 // more than the table it is restored with.
 func (n *node) setCursor(peer string, c herdwal.Cursor) {
+	if !n.withLog(func(l *herdwal.Log) error { return l.SetCursor(peer, c) }) {
+		n.storage.cursors.set(peer, c)
+	}
+}
+
+// withLog calls do with the open log, again with the next one if a reload
+// closed it meanwhile (moved the table, or turned storage off), and reports
+// whether there was a log. Anything else closing it is the node stopping.
+func (n *node) withLog(do func(*herdwal.Log) error) bool {
 	for {
 		l := n.log.Load()
 		if l == nil {
-			n.storage.cursors.set(peer, c)
-			return
+			return false
 		}
-		err := l.SetCursor(peer, c)
+		err := do(l)
 		if !errors.Is(err, herdwal.ErrClosed) || n.log.Load() == l {
-			return
+			return true
 		}
 	}
 }
 
-// store writes the log entries of records that changed the table, before
-// any reply or link takes them. It returns once they are written as the
-// fsync level says, or at once when the table is in memory only.
-func (n *node) storeEntries(entries []byte) {
-	for {
-		l := n.log.Load()
-		if l == nil {
-			return
-		}
-		err := l.Write(entries)
-		// A reload that moved the table or turned storage off closed the log
-		// this was meant for; anything else closing it is the node stopping.
-		if !errors.Is(err, herdwal.ErrClosed) || n.log.Load() == l {
-			return
-		}
+// storeEntries writes the log entries of records that changed the table.
+// When awaited, a reply or a link waits for them: it returns once they are
+// written as the fsync level says. Otherwise it only appends them, for the
+// log to write shortly. It returns at once when the table is in memory only.
+func (n *node) storeEntries(entries []byte, awaited bool) {
+	if awaited {
+		n.withLog(func(l *herdwal.Log) error { return l.Write(entries) })
+	} else {
+		n.withLog(func(l *herdwal.Log) error { return l.Append(entries) })
 	}
+}
+
+// flushLog writes what the log holds without a writer waiting for it, as
+// the fsync level says, before records are handed to a peer from the table.
+func (n *node) flushLog() {
+	n.withLog((*herdwal.Log).Flush)
 }
 
 // storageStats returns the open log's statistics and the bytes every log of

@@ -243,3 +243,34 @@ func peerLines(t *testing.T, size int) (string, <-chan string) {
 	}()
 	return ln.Addr().String(), lines
 }
+
+// TestFloodAwaitsOnlyForRepliesAndLinks: a flood's records are written
+// before it returns when a reply (an IAMAT's AT) or a link waits for them;
+// the records of a peer that go to no link are left for the log to write.
+func TestFloodAwaitsOnlyForRepliesAndLinks(t *testing.T) {
+	address, _ := peerLines(t, 4)
+	n := newTestNode(t, nil)
+	n.configure("Test", []Peer{{Name: "Other", Address: address}}, nil, nil, zap.NewNop())
+	waitCaughtUp(t, n)
+	tests := []struct {
+		name     string
+		line     string
+		answered bool
+		want     bool
+	}{
+		{"a record of the only peer's", "AT Other +0.5 kiwi +1+1 1", false, false},
+		{"a record the link takes", "AT Third +0.5 kiwi +1+1 2", false, true},
+		{"an IAMAT's record", "AT Test +0.5 kiwi +1+1 3", true, true},
+	}
+	for _, tt := range tests {
+		var f floods
+		if !n.apply(herdstore.NewRecord(tt.line), "", &f) {
+			t.Fatalf("%s: not stored", tt.name)
+		}
+		f.answered = tt.answered
+		if got := f.awaited(); got != tt.want {
+			t.Errorf("%s: awaited %v, want %v", tt.name, got, tt.want)
+		}
+		n.flood(&f)
+	}
+}

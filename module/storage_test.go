@@ -3,6 +3,7 @@ package module
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
+	"github.com/caddy-herd/caddy-herd/herdstore"
 	"github.com/caddy-herd/caddy-herd/herdwal"
 )
 
@@ -129,4 +132,61 @@ func TestStorageAcrossReloads(t *testing.T) {
 	if got := runningNode().store.Len(); got != 20 {
 		t.Errorf("restarted on %s with %d clients, want 20", d3, got)
 	}
+}
+
+// TestAnswerFollowsItsWrite: the AT of an IAMAT is written back only after
+// its record is in the log, and a peer's record that goes nowhere reaches
+// the log by itself, in order, so that a restart restores both.
+func TestAnswerFollowsItsWrite(t *testing.T) {
+	dir := t.TempDir()
+	n := newTestNode(t, nil)
+	if err := n.startStorage(storagePlan{dir: dir, fsync: herdwal.FsyncEverySec}, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := serveOne(t, testHandler(n))
+	r := bufio.NewReader(conn)
+	st, _, _ := n.storageStats()
+	if got := exchange(t, conn, r, fmt.Sprintf("IAMAT kiwi +1+1 %d\n", time.Now().UnixNano())); !strings.HasPrefix(got, "AT Test ") {
+		t.Fatalf("IAMAT answered %q", got)
+	}
+	after, _, _ := n.storageStats()
+	if after.Records != st.Records+1 {
+		t.Errorf("%d records in the log once the AT came, want %d", after.Records, st.Records+1)
+	}
+	io.WriteString(conn, "AT Other +0.5 apple +1+1 1\n")
+	waitUntil(t, "the peer's record to be written", func() bool {
+		st, _, _ := n.storageStats()
+		return st.Records == after.Records+1
+	})
+	n.closeLog(n.log.Load(), zap.NewNop())
+	n.log.Store(nil)
+
+	restored := newTestNode(t, nil)
+	if err := restored.startStorage(storagePlan{dir: dir, fsync: herdwal.FsyncEverySec}, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	if got := restored.store.Len(); got != 2 {
+		t.Errorf("%d clients restored, want 2", got)
+	}
+}
+
+// TestCatchUpReadsWrittenRecords: a catch-up reads the table only once the
+// records left for the log to write are written, since it hands them to a
+// peer.
+func TestCatchUpReadsWrittenRecords(t *testing.T) {
+	n := newTestNode(t, nil)
+	if err := n.startStorage(storagePlan{dir: t.TempDir(), fsync: herdwal.FsyncEverySec}, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	var f floods
+	if !n.apply(herdstore.NewRecord("AT Other +0.5 kiwi +1+1 1"), "", &f) || f.awaited() {
+		t.Fatal("the record was not stored, or something waits for it")
+	}
+	n.flood(&f)
+	linkServer{n}.RangeSince(0, n.store.Seq(), func(herdstore.Record, uint64) bool {
+		if st, _, _ := n.storageStats(); st.Records != 1 {
+			t.Errorf("%d records in the log while the catch-up reads the table, want 1", st.Records)
+		}
+		return true
+	})
 }
