@@ -51,8 +51,8 @@ const rejectLogEvery = time.Second
 // incoming peer certificates are verified against CAFile too.
 type PeerTLS struct {
 	// CertFile is this server's PEM certificate (chain), presented to the
-	// peers it dials. It must name this server (see the README's Security
-	// section) and allow both server and client authentication.
+	// peers it dials. It must name this server (docs/security.md, "Peer
+	// authentication") and allow both server and client authentication.
 	CertFile string `json:"cert_file,omitempty"`
 
 	// KeyFile is the PEM private key of CertFile.
