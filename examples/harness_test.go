@@ -234,6 +234,18 @@ func (h *herd) start(s *server) {
 		}
 		return err == nil
 	})
+	// Caddy starts its apps in no fixed order: the port may listen while
+	// the herd app still restores its table, and the admin API says so.
+	// (Caddy starts the admin endpoint before the apps: a server without
+	// one refuses the connection.)
+	h.waitUntil(s.name+"'s herd app has started", func() bool {
+		resp, err := adminClient.Get(s.adminURL("/herd/stats"))
+		if err != nil {
+			return true
+		}
+		resp.Body.Close()
+		return resp.StatusCode != http.StatusServiceUnavailable
+	})
 }
 
 // gracefulStop stops a server with SIGINT, as a rolling restart does.

@@ -75,6 +75,11 @@ func (AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if n == nil {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("no herd app is running")}
 	}
+	// Until the first config has started, the table may be half restored
+	// from disk: a reader would take it for what the server holds.
+	if !n.started() {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the herd app is starting: its table is being restored")}
+	}
 	switch path := r.URL.Path; {
 	case path == "/herd/storage":
 		return writeJSON(w, n.storageView())
