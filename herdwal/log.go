@@ -111,6 +111,12 @@ type Log struct {
 // entries, or that are larger than a record with a line of MaxLineBytes,
 // are refused whole with an error and nothing written.
 func (l *Log) Write(entries []byte) error {
+	return l.add(entries, true)
+}
+
+// add appends entries to what is pending and, when awaited, waits for them
+// as Write does; otherwise it leaves them to the background writer.
+func (l *Log) add(entries []byte, awaited bool) error {
 	records, err := countRecords(entries)
 	if err != nil {
 		return fmt.Errorf("writing to herd storage %s: %w", l.dir, err)
@@ -123,9 +129,14 @@ func (l *Log) Write(entries []byte) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	had := len(l.pending)
 	l.pending = append(l.pending, entries...)
 	l.pendingRecords += records
 	l.end += int64(len(entries))
+	if !awaited {
+		l.appendedUnwaited(had)
+		return nil
+	}
 	return l.await(l.end, l.fsync == FsyncAlways)
 }
 
@@ -329,21 +340,7 @@ func (l *Log) SetCursor(peer string, c Cursor) error {
 // order. It is for records that nothing was promised on: no reply waits for
 // them and no peer is handed them. It returns ErrClosed after Close.
 func (l *Log) Append(entries []byte) error {
-	records, err := countRecords(entries)
-	if err != nil {
-		return fmt.Errorf("writing to herd storage %s: %w", l.dir, err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closing {
-		return ErrClosed
-	}
-	n := len(l.pending)
-	l.pending = append(l.pending, entries...)
-	l.pendingRecords += records
-	l.end += int64(len(entries))
-	l.appendedUnwaited(n)
-	return nil
+	return l.add(entries, false)
 }
 
 // appendedUnwaited has the background writer write what was appended to
