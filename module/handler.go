@@ -170,9 +170,12 @@ type session struct {
 	log    *zap.Logger
 	// debug is whether log takes debug entries; a config's log levels stay
 	// as they are for its connections, and asking per line costs.
-	debug  bool
-	out    []byte
-	fields [][]byte
+	debug bool
+	out   []byte
+	// written counts the bytes of out written so far, so that a line's
+	// reply can be found in out after a flush while it was handled.
+	written int
+	fields  [][]byte
 
 	// auth is the policy the connection's standing as a peer was last
 	// decided under; peer and verdict are that decision.
@@ -295,6 +298,7 @@ func (c *session) writeReplies() bool {
 		c.cx.SetWriteDeadline(time.Now().Add(d))
 	}
 	_, err := c.cx.Write(c.out)
+	c.written += len(c.out)
 	c.out = c.out[:0]
 	if err != nil {
 		c.log.Debug("writing replies", zap.Error(err))
@@ -313,7 +317,9 @@ func (c *session) handleLine(raw []byte) {
 		c.log.Debug("received", zap.ByteString("line", msg))
 	}
 	c.fields = protocol.Fields(c.fields, msg)
-	start := len(c.out)
+	// A WHATSAT writes what came before its answer: start is where the
+	// reply begins counting every byte ever collected, not a place in out.
+	start := c.written + len(c.out)
 	cmd, ok := protocol.Classify(c.fields), true
 	c.refused = false
 	switch cmd {
@@ -338,8 +344,8 @@ func (c *session) handleLine(raw []byte) {
 	if !c.refused {
 		c.h.node.stats.countMessage(c.fields, cmd, ok)
 	}
-	if c.debug && len(c.out) > start {
-		c.log.Debug("sent", zap.ByteString("reply", c.out[start:]))
+	if from := max(start-c.written, 0); c.debug && len(c.out) > from {
+		c.log.Debug("sent", zap.ByteString("reply", c.out[from:]))
 	}
 }
 

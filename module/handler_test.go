@@ -2,12 +2,15 @@ package module
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/mholt/caddy-l4/layer4"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
 	"github.com/caddy-herd/caddy-herd/places"
@@ -233,5 +237,48 @@ func TestHandlerWhatsatLimits(t *testing.T) {
 		if got, _ := r.ReadString('\n'); got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
+	}
+}
+
+// TestHandlerLogsEveryReplyWhole sends lines that get short replies before a
+// WHATSAT, in one write: the WHATSAT writes them out before it asks the
+// provider, and its own "sent" entry must still hold its whole answer.
+func TestHandlerLogsEveryReplyWhole(t *testing.T) {
+	// Entries are encoded as they are logged, as a real log's are: the
+	// observer would keep the reply's bytes, which the session reuses.
+	var logged bytes.Buffer
+	n := newTestNode(t, &stubPlaces{body: `{"results":[{"n":1}],"status":"OK"}`})
+	h := testHandler(n)
+	h.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logged), zapcore.DebugLevel))
+	conn, done := serveOne(t, h)
+	r := bufio.NewReader(conn)
+	go io.WriteString(conn, "IAMAT kiwi +34.068930-118.445127 1\nbad line\nWHATSAT kiwi 1 1\nWHATSAT nobody 1 1\n")
+	var read []string
+	for _, lines := range []int{1, 1, 3, 1} {
+		var reply strings.Builder
+		for range lines {
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading: %v after %q", err, read)
+			}
+			reply.WriteString(l)
+		}
+		read = append(read, reply.String())
+	}
+	conn.Close()
+	<-done
+	var sent []string
+	for line := range strings.Lines(logged.String()) {
+		var e struct{ Msg, Reply string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log entry %q: %v", line, err)
+		}
+		if e.Msg == "sent" {
+			sent = append(sent, e.Reply)
+		}
+	}
+	if !slices.Equal(sent, read) {
+		t.Errorf("sent entries %q, want the replies as read %q", sent, read)
 	}
 }
