@@ -171,6 +171,8 @@ type session struct {
 	// debug is whether log takes debug entries; a config's log levels stay
 	// as they are for its connections, and asking per line costs.
 	debug bool
+	// lines collects the lines and replies for the debug log.
+	lines lineLog
 	out   []byte
 	// written counts the bytes of out written so far, so that a line's
 	// reply can be found in out after a flush while it was handled.
@@ -264,11 +266,22 @@ func (c *session) serve() string {
 	}
 }
 
-// flush has the links write the updates they were given, then writes the
-// collected replies in one write, and reports whether they were written.
+// flush has the links write the updates they were given, logs the lines
+// and replies since the last flush, then writes the replies in one write,
+// and reports whether they were written.
 func (c *session) flush() bool {
 	c.flood()
+	c.logLines()
 	return c.writeReplies()
+}
+
+// logLines logs the lines handled since the last entry, with their
+// replies, in one entry.
+func (c *session) logLines() {
+	if !c.lines.empty() {
+		c.log.Debug("lines", zap.Array("lines", &c.lines))
+		c.lines.reset()
+	}
 }
 
 // flood stores the updates the lines read so far made and has the links
@@ -279,13 +292,15 @@ func (c *session) flood() {
 	}
 }
 
-// floodingReader reads from the session's connection, flooding the updates
-// of the lines read before first: a peer that streams without pause leaves
-// no time when its input runs dry, and its updates would wait for one.
+// floodingReader reads from the session's connection, flooding and logging
+// the lines read before first: a peer that streams without pause leaves no
+// time when its input runs dry, and its updates and entries would wait for
+// one.
 type floodingReader struct{ c *session }
 
 func (r floodingReader) Read(p []byte) (int, error) {
 	r.c.flood()
+	r.c.logLines()
 	return r.c.cx.Read(p)
 }
 
@@ -312,9 +327,6 @@ func (c *session) handleLine(raw []byte) {
 	msg := protocol.TrimSpace(raw)
 	if len(msg) == 0 {
 		return
-	}
-	if c.debug {
-		c.log.Debug("received", zap.ByteString("line", msg))
 	}
 	c.fields = protocol.Fields(c.fields, msg)
 	// A WHATSAT writes what came before its answer: start is where the
@@ -344,8 +356,8 @@ func (c *session) handleLine(raw []byte) {
 	if !c.refused {
 		c.h.node.stats.countMessage(c.fields, cmd, ok)
 	}
-	if from := max(start-c.written, 0); c.debug && len(c.out) > from {
-		c.log.Debug("sent", zap.ByteString("reply", c.out[from:]))
+	if c.debug {
+		c.lines.add(msg, c.out[min(max(start-c.written, 0), len(c.out)):])
 	}
 }
 
@@ -358,7 +370,7 @@ func (c *session) iamat() {
 	c.out = append(c.out, '\n')
 	if c.h.node.apply(r, "", &c.floods) {
 		c.floods.answered = true
-	} else {
+	} else if c.debug {
 		c.log.Debug("kept a newer record", zap.String("client", r.Client()))
 	}
 }
@@ -409,11 +421,7 @@ func (c *session) at() {
 	if c.auth.mode == PeerAuthTLS {
 		from = c.peer
 	}
-	if c.h.node.apply(r, from, &c.floods) {
-		if c.debug {
-			c.log.Debug("applied flood", zap.String("record", r.Line()))
-		}
-	}
+	c.h.node.apply(r, from, &c.floods)
 }
 
 // Interface guards

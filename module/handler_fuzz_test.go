@@ -12,6 +12,7 @@ import (
 
 	"github.com/mholt/caddy-l4/layer4"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
@@ -122,19 +123,35 @@ func FuzzHandler(f *testing.F) {
 // BenchmarkHandleIAMAT runs the whole handler over a script of IAMATs for
 // distinct clients: parse, store, format, reply.
 func BenchmarkHandleIAMAT(b *testing.B) {
-	benchmarkHandle(b, "IAMAT client-")
+	benchmarkHandle(b, "IAMAT client-", zap.NewNop())
+}
+
+// BenchmarkHandleIAMATLogOff is BenchmarkHandleIAMAT with the handler's log
+// at INFO, as Caddy's default log is: the per-message entries are off.
+func BenchmarkHandleIAMATLogOff(b *testing.B) {
+	benchmarkHandle(b, "IAMAT client-", discardingLogger(zapcore.InfoLevel))
+}
+
+// BenchmarkHandleIAMATLogged is BenchmarkHandleIAMAT with every line and
+// reply logged at DEBUG, encoded as JSON and discarded.
+func BenchmarkHandleIAMATLogged(b *testing.B) {
+	benchmarkHandle(b, "IAMAT client-", discardingLogger(zapcore.DebugLevel))
+}
+
+func discardingLogger(level zapcore.Level) *zap.Logger {
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), level))
 }
 
 // BenchmarkHandleIAMATFlooded is BenchmarkHandleIAMAT on a server with two
 // peers, whose links take every update.
 func BenchmarkHandleIAMATFlooded(b *testing.B) {
-	benchmarkHandle(b, "IAMAT client-", discardingPeer(b), discardingPeer(b))
+	benchmarkHandle(b, "IAMAT client-", zap.NewNop(), discardingPeer(b), discardingPeer(b))
 }
 
 // BenchmarkHandleAT runs the whole handler over a peer's script of AT lines
 // for distinct clients: parse, normalize, store.
 func BenchmarkHandleAT(b *testing.B) {
-	benchmarkHandle(b, "AT Peer +0.000000001 client-")
+	benchmarkHandle(b, "AT Peer +0.000000001 client-", zap.NewNop())
 }
 
 // discardingPeer returns the address of a peer that reads and drops what
@@ -162,9 +179,9 @@ func discardingPeer(b *testing.B) string {
 
 // benchmarkHandle runs the handler over 10,000 lines, prefix, a client
 // number and a location and time each, on a server with links to peers at
-// the given addresses. Every run sends each client a later time than the run
+// the given addresses, logging to logger. Every run sends each client a later time than the run
 // before, so that every line updates the table, as a client that moves does.
-func benchmarkHandle(b *testing.B, prefix string, peers ...string) {
+func benchmarkHandle(b *testing.B, prefix string, logger *zap.Logger, peers ...string) {
 	const lines = 10000
 	const fraction = len("000000000\n")
 	var script bytes.Buffer
@@ -184,7 +201,7 @@ func benchmarkHandle(b *testing.B, prefix string, peers ...string) {
 	n.configure("Bench", links, nil, nil, zap.NewNop())
 	n.markReady()
 	waitCaughtUp(b, n)
-	h := &Handler{MaxLineBytes: 4096, node: n, logger: zap.NewNop()}
+	h := &Handler{MaxLineBytes: 4096, node: n, logger: logger}
 	b.ReportAllocs()
 	b.SetBytes(int64(script.Len()))
 	run := 0

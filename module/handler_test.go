@@ -240,10 +240,11 @@ func TestHandlerWhatsatLimits(t *testing.T) {
 	}
 }
 
-// TestHandlerLogsEveryReplyWhole sends lines that get short replies before a
-// WHATSAT, in one write: the WHATSAT writes them out before it asks the
-// provider, and its own "sent" entry must still hold its whole answer.
-func TestHandlerLogsEveryReplyWhole(t *testing.T) {
+// TestHandlerLogsEveryLineInOrder sends lines that get short replies before
+// a WHATSAT, in one write: the WHATSAT writes them out before it asks the
+// provider. The debug log holds every line with its whole reply, in order,
+// and a line that got no reply (an AT) without one.
+func TestHandlerLogsEveryLineInOrder(t *testing.T) {
 	// Entries are encoded as they are logged, as a real log's are: the
 	// observer would keep the reply's bytes, which the session reuses.
 	var logged bytes.Buffer
@@ -252,7 +253,8 @@ func TestHandlerLogsEveryReplyWhole(t *testing.T) {
 	h.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logged), zapcore.DebugLevel))
 	conn, done := serveOne(t, h)
 	r := bufio.NewReader(conn)
-	go io.WriteString(conn, "IAMAT kiwi +34.068930-118.445127 1\nbad line\nWHATSAT kiwi 1 1\nWHATSAT nobody 1 1\n")
+	sent := []string{"IAMAT kiwi +34.068930-118.445127 1", "bad line", "WHATSAT kiwi 1 1", "WHATSAT nobody 1 1"}
+	go io.WriteString(conn, strings.Join(sent, "\n")+"\n")
 	var read []string
 	for _, lines := range []int{1, 1, 3, 1} {
 		var reply strings.Builder
@@ -266,19 +268,39 @@ func TestHandlerLogsEveryReplyWhole(t *testing.T) {
 		}
 		read = append(read, reply.String())
 	}
+	// A flood from a peer is logged with no reply, after the lines before it.
+	flood := "AT Other +0.5 lime +1+1 2"
+	io.WriteString(conn, flood+"\n")
+	waitUntil(t, "the flood to be stored", func() bool { _, ok := n.store.Get([]byte("lime")); return ok })
 	conn.Close()
 	<-done
-	var sent []string
-	for line := range strings.Lines(logged.String()) {
-		var e struct{ Msg, Reply string }
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("log entry %q: %v", line, err)
+	type line struct{ In, Out string }
+	var got []line
+	entries := 0
+	for entry := range strings.Lines(logged.String()) {
+		var e struct {
+			Msg, Remote string
+			Conn        uint64
+			Lines       []line
 		}
-		if e.Msg == "sent" {
-			sent = append(sent, e.Reply)
+		if err := json.Unmarshal([]byte(entry), &e); err != nil {
+			t.Fatalf("log entry %q: %v", entry, err)
+		}
+		if e.Msg == "lines" {
+			entries++
+			if e.Conn == 0 || e.Remote == "" {
+				t.Errorf("entry %q lacks the connection id or remote address", entry)
+			}
+			got = append(got, e.Lines...)
 		}
 	}
-	if !slices.Equal(sent, read) {
-		t.Errorf("sent entries %q, want the replies as read %q", sent, read)
+	want := []line{{sent[0], read[0]}, {sent[1], read[1]}, {sent[2], read[2]}, {sent[3], read[3]}, {flood, ""}}
+	if !slices.Equal(got, want) {
+		t.Errorf("logged lines %q, want %q", got, want)
+	}
+	// The lines before the WHATSAT went out when it asked the provider, the
+	// rest when the input ran dry, the flood alone.
+	if entries != 3 {
+		t.Errorf("%d entries, want 3: one per write of replies", entries)
 	}
 }

@@ -20,7 +20,9 @@ func (c *session) whatsat(msg []byte) bool {
 	node := c.h.node
 	record, ok := node.store.Get(c.fields[protocol.WHATSATClient])
 	if !ok {
-		c.log.Debug("WHATSAT for an unknown client", zap.ByteString("client", c.fields[protocol.WHATSATClient]))
+		if c.debug {
+			c.log.Debug("WHATSAT for an unknown client", zap.ByteString("client", c.fields[protocol.WHATSATClient]))
+		}
 		c.out = protocol.AppendInvalidReply(c.out, msg)
 		return false
 	}
@@ -33,7 +35,9 @@ func (c *session) whatsat(msg []byte) bool {
 	radiusKm, _ := protocol.ParseRadius(c.fields[protocol.WHATSATRadius])
 	bound, _ := protocol.ParseBound(c.fields[protocol.WHATSATBound])
 	if limits := node.limits.Load(); limits != nil && (radiusKm > limits.radiusKm || bound > limits.bound) {
-		c.log.Debug("WHATSAT beyond the configured limits", zap.Float64("max_radius_km", limits.radiusKm), zap.Int("max_bound", limits.bound))
+		if c.debug {
+			c.log.Debug("WHATSAT beyond the configured limits", zap.Float64("max_radius_km", limits.radiusKm), zap.Int("max_bound", limits.bound))
+		}
 		c.out = protocol.AppendInvalidReply(c.out, msg)
 		return false
 	}
