@@ -13,6 +13,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/logging"
 	_ "github.com/mholt/caddy-l4"
 
+	_ "github.com/caddy-herd/caddy-herd/module/logwriter"
 	_ "github.com/caddy-herd/caddy-herd/places"
 )
 

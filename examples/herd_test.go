@@ -280,7 +280,8 @@ func TestPlacesProviderFailures(t *testing.T) {
 	if got, _ := c.whatsat("kiwi", "10", "1"); got != at {
 		t.Errorf("after the provider recovered: %q", got)
 	}
-	// The key never reaches the logs.
+	// The key never reaches the logs, written out whole by a stop.
+	h.gracefulStop(h.servers[farmar])
 	log, _ := os.ReadFile(h.dir + "/Farmar.log")
 	out, _ := os.ReadFile(h.servers[farmar].output)
 	for _, data := range [][]byte{log, out} {

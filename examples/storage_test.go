@@ -387,12 +387,13 @@ func TestDamagedLogStartsWithTheIntactPrefix(t *testing.T) {
 		}
 		return len(table)
 	}
+	// The log is buffered: the warning reaches the file within a second.
 	warned := func(want string) {
 		t.Helper()
-		out := herdLog(t, h, s)
-		if !strings.Contains(out, "herd storage damaged") || !strings.Contains(out, segment) || !strings.Contains(out, want) {
-			t.Errorf("no warning naming %s and %q in the output:\n%s", segment, want, out)
-		}
+		h.waitUntil(fmt.Sprintf("a warning names %s and %q", segment, want), func() bool {
+			out := herdLog(t, h, s)
+			return strings.Contains(out, "herd storage damaged") && strings.Contains(out, segment) && strings.Contains(out, want)
+		})
 	}
 
 	info, err := os.Stat(segment)
