@@ -27,6 +27,10 @@
 #              Redis loading its AOF and its RDB. Catch-up after 1,000 and
 #              100,000 of 1M clients changed while a peer was down: bytes and
 #              seconds, vs the whole table and vs a Redis replica's PSYNC
+#   logging    IAMAT throughput with every line in and out logged (DEBUG) to a
+#              file through the herd_buffered writer, and through Caddy's file
+#              writer alone, vs the same herd logging at INFO to a file: the
+#              star of three and the five servers of the example herd
 #
 # Needs Go, curl, awk, and redis-server/redis-benchmark/redis-cli (Debian's
 # redis-server package). Every process it starts is stopped when it ends,
@@ -46,7 +50,7 @@
 set -euo pipefail
 
 command_line="$0 $*"
-sections=iamat,propagate,memory,catchup,whatsat,scale,durability,restart
+sections=iamat,propagate,memory,catchup,whatsat,scale,durability,restart,logging
 while getopts "s:h" opt; do
 	case $opt in
 	s) sections=$OPTARG ;;
@@ -67,9 +71,9 @@ scale_conns=${SCALE_CONNS:-"10 100 1000"}
 rounds=${ROUNDS:-1}
 for s in ${sections//,/ }; do
 	case $s in
-	iamat | propagate | memory | catchup | whatsat | scale | durability | restart) ;;
+	iamat | propagate | memory | catchup | whatsat | scale | durability | restart | logging) ;;
 	*)
-		echo "unknown section $s (iamat, propagate, memory, catchup, whatsat, scale, durability, restart)" >&2
+		echo "unknown section $s (iamat, propagate, memory, catchup, whatsat, scale, durability, restart, logging)" >&2
 		exit 2
 		;;
 	esac
@@ -223,13 +227,13 @@ rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 # config, logging at INFO: the per-message DEBUG entries are not part of the
 # product's cost. EXTRA is more lines for the herd block.
 herd_caddyfile() {
-	local name=$1 port=$2 admin=$3 extra=$4
+	local name=$1 port=$2 admin=$3 extra=$4 p
 	shift 4
 	{
 		echo "{"
 		if [ "$admin" = off ]; then echo "	admin off"; else echo "	admin 127.0.0.1:$admin"; fi
 		echo "	log {"
-		echo "		level INFO"
+		echo "$herd_log"
 		echo "	}"
 		echo "	herd {"
 		echo "		name $name"
@@ -248,6 +252,9 @@ herd_caddyfile() {
 		echo "}"
 	} >"$work/$name.caddyfile"
 }
+
+# herd_log: the lines of the log global option of the servers started next.
+herd_log="		level INFO"
 
 # herd_server NAME PORT ADMIN EXTRA PEER=PORT...: starts a herd server on a
 # data directory of its own, empty (restarts use start).
@@ -1023,6 +1030,94 @@ section_restart() {
 	echo "# the same SETs at the primary (repl-backlog-size 256mb), restarted; bytes: the primary's replication offset"
 	printf "%-8s %-30s %10s %14s %14s %10s\n" changed run seconds bytes "changed bytes" ratio
 	printf "%s\n" "${rows[@]}"
+}
+
+# --- logging -----------------------------------------------------------------
+
+# logging_herd VARIANT PORT SHAPE: starts a star of three (A floods to B and C)
+# or the example herd's five servers (Farmar, Gasol, Hill, Meeks, Young as in
+# examples/), every server logging as VARIANT says to $work/logs/VARIANT-NAME:
+# info (INFO to a file), buffered (DEBUG through herd_buffered to a file),
+# file (DEBUG through Caddy's file writer). Clients connect to the first.
+logging_herd() {
+	local variant=$1 p=$2 shape=$3 name
+	mkdir -p "$work/logs"
+	local -a names peers
+	if [ "$shape" = star ]; then
+		names=(A B C)
+		peers=("@B=$((p + 1)) @C=$((p + 2))" "@A=$p" "@A=$p")
+	else
+		names=(Farmar Gasol Hill Meeks Young)
+		peers=("@Meeks=$((p + 3)) @Young=$((p + 4))" "@Meeks=$((p + 3)) @Young=$((p + 4))" "@Meeks=$((p + 3))"
+			"@Farmar=$p @Gasol=$((p + 1)) @Hill=$((p + 2))" "@Farmar=$p @Gasol=$((p + 1))")
+	fi
+	# Each herd's names are its own: every server has a data directory by name.
+	local prefix=$variant-$shape-
+	local i
+	for i in "${!names[@]}"; do
+		name=${names[$i]}
+		local file="$work/logs/$variant-$name"
+		# Not rolled: the runs empty the files, which Caddy then opens to append.
+		local output="output file $file {"$'\n\t\t\troll_disabled\n\t\t}'
+		case $variant in
+		info) herd_log=$'\t\t'"$output"$'\n\t\tlevel INFO' ;;
+		buffered) herd_log=$'\t\toutput herd_buffered {\n\t\t\t'"${output//$'\n'/$'\n\t'}"$'\n\t\t}\n\t\tlevel DEBUG' ;;
+		file) herd_log=$'\t\t'"$output"$'\n\t\tlevel DEBUG' ;;
+		esac
+		# shellcheck disable=SC2086
+		herd_server "$prefix$name" $((p + i)) off "" ${peers[$i]//@/$prefix}
+	done
+	herd_log="		level INFO"
+}
+
+section_logging() {
+	local variants=(info buffered file) shapes=(star five)
+	local -A port
+	local i=0 v shape
+	for shape in "${shapes[@]}"; do
+		for v in "${variants[@]}"; do
+			port[$v-$shape]=$((base + 1100 + 5 * i))
+			logging_herd "$v" "${port[$v-$shape]}" "$shape"
+			i=$((i + 1))
+		done
+	done
+
+	echo
+	echo "## IAMAT throughput with every line in and out logged (DEBUG) vs logged at INFO, each to a file per server"
+	echo "# herdload iamat -addr <first server> -c 50 -p P -d ${seconds}s -prefix h; star: A floods to B and C; five: the"
+	echo "# example herd's servers and links, clients at Farmar. info: log { output file F; level INFO };"
+	echo "# buffered: log { output herd_buffered { output file F }; level DEBUG }; file: log { output file F; level DEBUG }"
+	echo "# DEBUG entries: one per write of replies per connection, holding its lines in and out; the logs are emptied"
+	echo "# after each run"
+	rounds_note "the three variants"
+	printf "%-5s %-3s %10s %10s %10s %16s %16s %12s\n" herd P info/s buffered/s file/s buffered/info file/info "log B/IAMAT"
+	local pipe round
+	for shape in "${shapes[@]}"; do
+		for pipe in 1 16; do
+			local is=() bs=() fs=() b_i=() f_i=() per=()
+			for ((round = 0; round < rounds; round++)); do
+				local out bytes
+				for v in "${variants[@]}"; do
+					out=$("$herdload" iamat -addr "127.0.0.1:${port[$v-$shape]}" -c 50 -p "$pipe" -d "${seconds}s" -prefix h)
+					case $v in
+					info) is+=("$(field ops_per_sec "$out")") ;;
+					buffered) bs+=("$(field ops_per_sec "$out")") ;;
+					file)
+						fs+=("$(field ops_per_sec "$out")")
+						bytes=$(cat "$work"/logs/file-* | wc -c)
+						per+=("$(calc %.0f "$bytes / ($(field ops_per_sec "$out") * $seconds)")")
+						;;
+					esac
+					for f in "$work"/logs/"$v"-*; do : >"$f"; done
+				done
+				b_i+=("$(calc %.4f "${bs[-1]} / ${is[-1]}")") f_i+=("$(calc %.4f "${fs[-1]} / ${is[-1]}")")
+			done
+			printf "%-5s %-3s %10.0f %10.0f %10.0f %16s %16s %12s\n" "$shape" "$pipe" \
+				"$(median "${is[@]}")" "$(median "${bs[@]}")" "$(median "${fs[@]}")" \
+				"$(spread "${b_i[@]}")" "$(spread "${f_i[@]}")" "$(median "${per[@]}")"
+		done
+	done
+	stop_all
 }
 
 for s in ${sections//,/ }; do
