@@ -46,6 +46,9 @@ type shard struct {
 	// records, so that a scan for the records stored since a number reads
 	// the numbers alone.
 	seqs []uint64
+	// top is the greatest number in seqs: a scan for the records stored
+	// since a number skips the shards that have none.
+	top  uint64
 	used int
 	mem  *arena
 }
@@ -170,6 +173,7 @@ func (s *Store) put(r Record, seq uint64) (uint64, bool) {
 		seq = s.seq.Add(1)
 	}
 	sh.seqs[i] = seq
+	sh.top = max(sh.top, seq)
 	return seq, true
 }
 
@@ -235,7 +239,7 @@ func (s *Store) Range(fn func(Record) bool) {
 // RangeSince is Range over the records numbered after after and up to
 // through, each given with its number: what a peer that holds every record up
 // to after still misses. It reads the numbers of the records it skips, not
-// the records.
+// the records, and skips the shards that hold none numbered after after.
 func (s *Store) RangeSince(after, through uint64, fn func(r Record, seq uint64) bool) {
 	var batch []Record
 	var ends []int
@@ -243,6 +247,10 @@ func (s *Store) RangeSince(after, through uint64, fn func(r Record, seq uint64) 
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
+		if sh.top <= after {
+			sh.mu.RUnlock()
+			continue
+		}
 		n := 0
 		for j, x := range sh.slots {
 			if sh.tags[j] != 0 && sh.seqs[j] > after && sh.seqs[j] <= through {
