@@ -62,6 +62,8 @@ type server struct {
 	name      string
 	port      int
 	adminPort int
+	// httpPort serves the status page, in the example Caddyfiles.
+	httpPort int
 	host      string // the address it listens on; "" for 127.0.0.1
 	netns     string // the network namespace it runs in; "" for this one
 	config    string // the config file it runs
@@ -133,14 +135,11 @@ type herdOptions struct {
 func startHerdOptions(t *testing.T, opts herdOptions) *herd {
 	t.Helper()
 	h := &herd{t: t, dir: t.TempDir(), places: fakeplaces.Start(t), proxies: make(map[[2]string]*linkProxy)}
-	ports := freePorts(t, 2*len(serverNames))
+	ports := freePorts(t, 3*len(serverNames))
 	peerLine := regexp.MustCompile(`peer (\w+) (127\.0\.0\.1:\d+)`)
 	for i, name := range serverNames {
-		config := exampleConfig(t, name, h.dir, providerFor(name, h.places.URL), func(j int, admin bool) string {
-			if admin {
-				j += len(serverNames)
-			}
-			return fmt.Sprintf("127.0.0.1:%d", ports[j])
+		config := exampleConfig(t, name, h.dir, providerFor(name, h.places.URL), func(j int, kind portKind) string {
+			return fmt.Sprintf("127.0.0.1:%d", ports[int(kind)*len(serverNames)+j])
 		})
 		if opts.herdBlock != "" {
 			config = strings.Replace(config, "\t\tstorage ", "\t\t"+opts.herdBlock+"\n\t\tstorage ", 1)
@@ -157,6 +156,7 @@ func startHerdOptions(t *testing.T, opts herdOptions) *herd {
 			name:      name,
 			port:      ports[i],
 			adminPort: ports[i+len(serverNames)],
+			httpPort:  ports[i+2*len(serverNames)],
 			config:    filepath.Join(h.dir, name+".caddyfile"),
 			adapter:   "caddyfile",
 			output:    filepath.Join(h.dir, name+".out"),
@@ -174,13 +174,22 @@ func startHerdOptions(t *testing.T, opts herdOptions) *herd {
 }
 
 // exampleAddress matches the example Caddyfiles' addresses: 1200i is server
-// i's herd port, 210i its admin endpoint.
-var exampleAddress = regexp.MustCompile(`127\.0\.0\.1:(1200|210)([0-4])\b`)
+// i's herd port, 210i its admin endpoint, 1300i its status page.
+var exampleAddress = regexp.MustCompile(`127\.0\.0\.1:(1200|210|1300)([0-4])\b`)
+
+// portKind is what an address of an example Caddyfile serves.
+type portKind int
+
+const (
+	herdAddr portKind = iota
+	adminAddr
+	statusAddr
+)
 
 // exampleConfig returns the example Caddyfile of server name with every
-// address mapped by addressOf (the server's index, and whether it is the
-// admin endpoint), its logs in dir, and provider for the places file.
-func exampleConfig(t *testing.T, name, dir, provider string, addressOf func(server int, admin bool) string) string {
+// address mapped by addressOf (the server's index, and what the address
+// serves), its logs in dir, and provider for the places file.
+func exampleConfig(t *testing.T, name, dir, provider string, addressOf func(server int, kind portKind) string) string {
 	t.Helper()
 	example, err := os.ReadFile(name + ".caddyfile")
 	if err != nil {
@@ -188,7 +197,8 @@ func exampleConfig(t *testing.T, name, dir, provider string, addressOf func(serv
 	}
 	config := exampleAddress.ReplaceAllStringFunc(string(example), func(m string) string {
 		sub := exampleAddress.FindStringSubmatch(m)
-		return addressOf(int(sub[2][0]-'0'), sub[1] == "210")
+		kind := map[string]portKind{"1200": herdAddr, "210": adminAddr, "1300": statusAddr}[sub[1]]
+		return addressOf(int(sub[2][0]-'0'), kind)
 	})
 	config = strings.ReplaceAll(config, "output file logs/", "output file "+dir+"/")
 	return strings.ReplaceAll(config, "places file places.json", provider)

@@ -128,11 +128,8 @@ func startHerdInNamespaces(t *testing.T) (*herd, *testNetwork) {
 		spaces[i], addrs[i] = n.addHost(i)
 	}
 	for i, name := range serverNames {
-		config := exampleConfig(t, name, h.dir, "places file "+mustAbs(t, "places.json"), func(j int, admin bool) string {
-			if admin {
-				return addrs[j] + ":2019"
-			}
-			return addrs[j] + ":12000"
+		config := exampleConfig(t, name, h.dir, "places file "+mustAbs(t, "places.json"), func(j int, kind portKind) string {
+			return addrs[j] + map[portKind]string{herdAddr: ":12000", adminAddr: ":2019", statusAddr: ":13000"}[kind]
 		})
 		s := &server{name: name, port: 12000, adminPort: 2019, host: addrs[i], netns: spaces[i], adapter: "caddyfile",
 			config: filepath.Join(h.dir, name+".caddyfile"), output: filepath.Join(h.dir, name+".out")}

@@ -83,10 +83,11 @@
 			card.append(top, stats);
 			if (p.last_error) card.append(el("div", "error", p.last_error));
 			const c = p.last_catch_up;
-			let catchup = p.up ? (p.exchange ? "catch-up exchange on" : "no catch-up exchange (whole table on reconnect)") : "catch-up when it returns";
+			let catchup = p.up ? (p.exchange ? "catch-up exchange on" : "no catch-up exchange: whole table on reconnect") : "caught up when it returns";
 			if (c) {
-				catchup += " · last catch-up " + ago(c.at, now) + ": " + count(c.records) + " records, " +
-					bytes(c.bytes) + " in " + c.seconds.toFixed(2) + " s" + (c.after === 0 ? " (whole table)" : "");
+				catchup += " · last catch-up " + ago(c.at, now) + ": " + count(c.records) + " records" +
+					(c.records > 0 ? ", " + bytes(c.bytes) + " in " + c.seconds.toFixed(2) + " s" : "") +
+					(c.after === 0 ? " (whole table)" : "");
 			}
 			card.append(el("div", "catchup", catchup));
 			cards.push(card);
