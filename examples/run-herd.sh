@@ -64,5 +64,6 @@ done
 
 echo "herd up: Farmar 12000, Gasol 12001, Hill 12002, Meeks 12003, Young 12004 (127.0.0.1)"
 echo "try: printf 'IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 %s\n' \"\$(date +%s.%N)\" | nc -q1 127.0.0.1 12000"
+echo "status pages: http://127.0.0.1:13000/ (Farmar) to http://127.0.0.1:13004/ (Young)"
 echo "logs: $here/logs/; Ctrl-C stops all five."
 wait
