@@ -62,8 +62,7 @@ type server struct {
 	name      string
 	port      int
 	adminPort int
-	// httpPort serves the status page, in the example Caddyfiles.
-	httpPort int
+	httpPort  int    // serves the status page, in the example Caddyfiles
 	host      string // the address it listens on; "" for 127.0.0.1
 	netns     string // the network namespace it runs in; "" for this one
 	config    string // the config file it runs

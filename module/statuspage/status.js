@@ -204,7 +204,8 @@
 		const x = (lon) => (lon - bounds.w) / (bounds.e - bounds.w) * width;
 		const y = (lat) => (bounds.n - lat) / (bounds.n - bounds.s) * height;
 		// Thousands of points: one path of small squares, one fill.
-		const size = Math.max(2, Math.round(2.5 * dpr));
+		// 2.5 CSS pixels on a wide map, 1.5 on a phone's.
+		const size = Math.max(1.5, Math.min(2.5, width / dpr / 300)) * dpr;
 		ctx.fillStyle = "rgba(88, 166, 255, 0.75)";
 		ctx.beginPath();
 		state.points = new Map();
