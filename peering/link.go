@@ -96,7 +96,7 @@ type Link struct {
 	done    chan struct{}
 
 	up        atomic.Bool
-	since     atomic.Int64 // unix nanoseconds of the last state change
+	since     atomic.Int64 // unix nanoseconds of the last change between up and down
 	lastError atomic.Pointer[string]
 	connects  atomic.Int64
 	sent      atomic.Int64
@@ -183,9 +183,13 @@ func (l *Link) Status() Status {
 	return st
 }
 
+// setState records the link's state. Since moves when the link comes up or
+// goes down, not at each failed redial: a peer down for an hour has been down
+// since then, however often the link tried it meanwhile.
 func (l *Link) setState(up bool, err error) {
-	l.up.Store(up)
-	l.since.Store(time.Now().UnixNano())
+	if l.up.Swap(up) != up || up {
+		l.since.Store(time.Now().UnixNano())
+	}
 	if err != nil {
 		msg := err.Error()
 		l.lastError.Store(&msg)

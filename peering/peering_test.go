@@ -480,3 +480,30 @@ func send(l *Link, r herdstore.Record) {
 	l.Push(lines(r))
 	l.Flush()
 }
+
+// TestDownSinceKeepsTheFirstFailure: a link that keeps failing to redial has
+// been down since it went down, not since its last try.
+func TestDownSinceKeepsTheFirstFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every dial fails
+	core, logs := observer.New(zap.WarnLevel)
+	l := NewLink("P", addr, nil, newServer(), zap.New(core))
+	since := l.Status().Since
+	l.Start()
+	defer l.Close()
+	// The first tries come 100, 200 and 400 ms apart.
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.FilterMessage("peer dial failed").Len() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the link did not retry")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := l.Status(); st.Up || !st.Since.Equal(since) || st.LastError == "" {
+		t.Errorf("after three failed dials: up %v since %v (created %v), error %q; want down since its creation", st.Up, st.Since, since, st.LastError)
+	}
+}
