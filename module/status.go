@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 )
 
 func init() {
@@ -50,8 +49,6 @@ type StatusHandler struct {
 	// MaxPoints is the most clients the map shows: beyond it, a sample.
 	// Default: 2000; at most 20000.
 	MaxPoints int `json:"max_points,omitempty"`
-
-	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -63,8 +60,7 @@ func (StatusHandler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision sets the defaults.
-func (h *StatusHandler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+func (h *StatusHandler) Provision(caddy.Context) error {
 	if h.MaxPoints == 0 {
 		h.MaxPoints = defaultMaxPoints
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
 	"github.com/caddy-herd/caddy-herd/herdwal"
+	"github.com/caddy-herd/caddy-herd/peering"
 )
 
 // runAsNode makes n the process's running node for the test.
@@ -257,6 +258,24 @@ func TestStatusLastErrorOnlyWhileDown(t *testing.T) {
 	}
 	if v.Peers[0].LastError != "" {
 		t.Errorf("an up peer shows the error %q", v.Peers[0].LastError)
+	}
+}
+
+func TestStatusCatchingUp(t *testing.T) {
+	connected := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name string
+		st   peering.Status
+		want bool
+	}{
+		{"down", peering.Status{Up: false, Since: connected}, false},
+		{"up, no catch-up yet", peering.Status{Up: true, Since: connected}, true},
+		{"up, the last catch-up was on an earlier connection", peering.Status{Up: true, Since: connected, LastCatchUp: &peering.CatchUp{At: connected.Add(-time.Minute)}}, true},
+		{"up, caught up on this connection", peering.Status{Up: true, Since: connected, LastCatchUp: &peering.CatchUp{At: connected.Add(time.Millisecond)}}, false},
+	} {
+		if got := catchingUp(tc.st); got != tc.want {
+			t.Errorf("%s: catching up %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -73,9 +73,19 @@ type statusPeer struct {
 	// Exchange is whether the peer takes part in the catch-up exchange on
 	// the current connection, and Through the last of this server's
 	// numbers it was told it holds every record up to.
-	Exchange    bool             `json:"exchange"`
-	Through     uint64           `json:"through,omitempty"`
+	Exchange bool   `json:"exchange"`
+	Through  uint64 `json:"through,omitempty"`
+	// CatchingUp is set while the link, up, has not yet finished the
+	// catch-up it sends on connecting.
+	CatchingUp  bool             `json:"catching_up"`
 	LastCatchUp *peering.CatchUp `json:"last_catch_up,omitempty"`
+}
+
+// catchingUp reports whether a link is up and still sending the catch-up
+// that begins every connection: its last catch-up, if any, began before the
+// connection did.
+func catchingUp(st peering.Status) bool {
+	return st.Up && (st.LastCatchUp == nil || st.LastCatchUp.At.Before(st.Since))
 }
 
 // statusMapView is a bounded sample of the clients' locations and the
@@ -140,6 +150,7 @@ func statusViewOf(n *node, maxPoints int) statusView {
 			Pending: st.Pending, Connects: st.Connects, RecordsSent: st.Sent,
 			BytesSent: st.BytesSent, BytesReceived: st.BytesReceived,
 			Exchange: st.Exchange, Through: st.Through, LastCatchUp: st.LastCatchUp,
+			CatchingUp: catchingUp(st),
 		}
 		// The link keeps its last error after it reconnects: shown then, it
 		// would read as a current fault.

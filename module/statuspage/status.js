@@ -83,13 +83,15 @@
 			card.append(top, stats);
 			if (p.last_error) card.append(el("div", "error", p.last_error));
 			const c = p.last_catch_up;
-			let catchup = p.up ? (p.exchange ? "catch-up exchange on" : "no catch-up exchange: whole table on reconnect") : "caught up when it returns";
+			let catchup = !p.up ? "caught up when it returns"
+				: p.catching_up ? "catching up since it connected"
+				: p.exchange ? "catch-up exchange on" : "no catch-up exchange: whole table on reconnect";
 			if (c) {
 				catchup += " · last catch-up " + ago(c.at, now) + ": " + count(c.records) + " records" +
 					(c.records > 0 ? ", " + bytes(c.bytes) + " in " + c.seconds.toFixed(2) + " s" : "") +
 					(c.after === 0 ? " (whole table)" : "");
 			}
-			card.append(el("div", "catchup", catchup));
+			card.append(el("div", p.catching_up ? "catchup busy" : "catchup", catchup));
 			cards.push(card);
 		}
 		if (cards.length === 0) cards.push(el("p", "empty", "No peers configured."));
