@@ -79,6 +79,8 @@ type statusPeer struct {
 	// catch-up it sends on connecting.
 	CatchingUp  bool             `json:"catching_up"`
 	LastCatchUp *peering.CatchUp `json:"last_catch_up,omitempty"`
+	// CatchUp is the catch-up being written, with what it wrote so far.
+	CatchUp *peering.CatchUp `json:"catch_up,omitempty"`
 }
 
 // catchingUp reports whether a link is up and still sending the catch-up
@@ -150,7 +152,7 @@ func statusViewOf(n *node, maxPoints int) statusView {
 			Pending: st.Pending, Connects: st.Connects, RecordsSent: st.Sent,
 			BytesSent: st.BytesSent, BytesReceived: st.BytesReceived,
 			Exchange: st.Exchange, Through: st.Through, LastCatchUp: st.LastCatchUp,
-			CatchingUp: catchingUp(st),
+			CatchingUp: catchingUp(st), CatchUp: st.CatchUp,
 		}
 		// The link keeps its last error after it reconnects: shown then, it
 		// would read as a current fault.

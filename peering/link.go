@@ -108,6 +108,8 @@ type Link struct {
 	exchange  atomic.Bool
 	marked    atomic.Uint64
 	lastCatch atomic.Pointer[CatchUp]
+	// catching is the catch-up being written, while it is.
+	catching atomic.Pointer[catchUpProgress]
 	// markNow asks for a THROUGH at the next chance, for Drain.
 	markNow atomic.Bool
 	// markBuf holds the THROUGH line being written.
@@ -146,6 +148,9 @@ type Status struct {
 	Through  uint64 `json:"through,omitempty"`
 	// LastCatchUp is what the link sent the last time it caught the peer up.
 	LastCatchUp *CatchUp `json:"last_catch_up,omitempty"`
+	// CatchUp is the catch-up being written now, if any: what it has
+	// written so far, and for how long.
+	CatchUp *CatchUp `json:"catch_up,omitempty"`
 }
 
 // CatchUp is what one catch-up of a peer sent.
@@ -158,6 +163,13 @@ type CatchUp struct {
 	Records int64   `json:"records"`
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
+}
+
+// catchUpProgress is a catch-up being written, as Status reads it.
+type catchUpProgress struct {
+	at             time.Time
+	after, through uint64
+	records, bytes atomic.Int64
 }
 
 // Status returns the link's current state.
@@ -179,6 +191,10 @@ func (l *Link) Status() Status {
 	}
 	if e := l.lastError.Load(); e != nil {
 		st.LastError = *e
+	}
+	if p := l.catching.Load(); p != nil {
+		st.CatchUp = &CatchUp{At: p.at, After: p.after, Through: p.through, Records: p.records.Load(),
+			Bytes: p.bytes.Load(), Seconds: time.Since(p.at).Seconds()}
 	}
 	return st
 }
@@ -587,6 +603,9 @@ func (l *Link) catchUp(ctx context.Context, conn net.Conn, w *bufio.Writer, ex *
 	}
 	start := time.Now()
 	records, bytes := 0, 0
+	progress := &catchUpProgress{at: start, after: ex.covered, through: seq}
+	l.catching.Store(progress)
+	defer l.catching.Store(nil)
 	var err error
 	l.server.RangeSince(ex.covered, seq, func(r herdstore.Record, _ uint64) bool {
 		if ex.skipOwn && r.Server() == l.name {
@@ -606,6 +625,8 @@ func (l *Link) catchUp(ctx context.Context, conn net.Conn, w *bufio.Writer, ex *
 		}
 		records++
 		bytes += len(line) + 1
+		progress.records.Store(int64(records))
+		progress.bytes.Store(int64(bytes))
 		return ctx.Err() == nil
 	})
 	if err == nil {

@@ -507,3 +507,29 @@ func TestDownSinceKeepsTheFirstFailure(t *testing.T) {
 		t.Errorf("after three failed dials: up %v since %v (created %v), error %q; want down since its creation", st.Up, st.Since, since, st.LastError)
 	}
 }
+
+// TestStatusShowsTheCatchUpBeingWritten: a catch-up that a slow peer holds up
+// shows in Status with what it wrote so far; once written, it becomes the
+// last catch-up.
+func TestStatusShowsTheCatchUpBeingWritten(t *testing.T) {
+	const clients = 50000 // megabytes: more than the sockets buffer
+	store := newServer()
+	for i := range clients {
+		store.Put(record(fmt.Sprint("client-", i), "1"))
+	}
+	p := listenPeer(t)
+	l := NewLink("P", p.ln.Addr().String(), nil, store, zap.NewNop())
+	l.Start()
+	defer l.Close()
+	s, conn := p.next(t)
+
+	st := waitStatus(t, l, func(st Status) bool { return st.CatchUp != nil && st.CatchUp.Records > 0 })
+	if c := st.CatchUp; c.After != 0 || c.Through != store.Seq() || c.Records >= clients || c.Bytes < c.Records {
+		t.Errorf("the catch-up being written: %+v, want part of the whole table through %d", c, store.Seq())
+	}
+	readLines(t, s, conn, clients)
+	st = waitStatus(t, l, func(st Status) bool { return st.CatchUp == nil && st.LastCatchUp != nil })
+	if st.LastCatchUp.Records != clients {
+		t.Errorf("the last catch-up sent %d records, want %d", st.LastCatchUp.Records, clients)
+	}
+}

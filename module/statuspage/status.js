@@ -82,8 +82,11 @@
 				stat("connects", count(p.connects)));
 			card.append(top, stats);
 			if (p.last_error) card.append(el("div", "error", p.last_error));
-			const c = p.last_catch_up;
+			const c = p.last_catch_up, running = p.catch_up;
 			let catchup = !p.up ? "caught up when it returns"
+				: running ? "catching up: " + count(running.records) + " records" +
+					(running.after === 0 && v.clients > 0 ? " of about " + count(v.clients) : "") +
+					", " + bytes(running.bytes) + " in " + running.seconds.toFixed(1) + " s"
 				: p.catching_up ? "catching up since it connected"
 				: p.exchange ? "catch-up exchange on" : "no catch-up exchange: whole table on reconnect";
 			if (c) {
@@ -91,7 +94,7 @@
 					(c.records > 0 ? ", " + bytes(c.bytes) + " in " + c.seconds.toFixed(2) + " s" : "") +
 					(c.after === 0 ? " (whole table)" : "");
 			}
-			card.append(el("div", p.catching_up ? "catchup busy" : "catchup", catchup));
+			card.append(el("div", p.catching_up || running ? "catchup busy" : "catchup", catchup));
 			cards.push(card);
 		}
 		if (cards.length === 0) cards.push(el("p", "empty", "No peers configured."));
