@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-herd/caddy-herd/module"
+	"github.com/caddy-herd/caddy-herd/module/limits"
 )
 
 // parseLimits reads a `limits` block into app.Limits. Syntax:
@@ -27,7 +28,7 @@ func parseLimits(d *caddyfile.Dispenser, app *module.App) error {
 		return d.Errf("limits: unexpected argument %q (limits go in a block)", d.Val())
 	}
 	if app.Limits == nil {
-		app.Limits = new(module.Limits)
+		app.Limits = new(limits.Limits)
 	}
 	l := app.Limits
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -73,7 +74,7 @@ func (e rateError) Error() string {
 }
 
 // parseRate reads `<events>/<per> [burst <count>]`.
-func parseRate(args []string) (*module.Rate, error) {
+func parseRate(args []string) (*limits.Rate, error) {
 	if len(args) != 1 && len(args) != 3 {
 		return nil, rateError("want a rate")
 	}
@@ -99,7 +100,7 @@ func parseRate(args []string) (*module.Rate, error) {
 			return nil, rateError(strconv.Quote(perText) + " is not s, m, h or a positive duration")
 		}
 	}
-	r := &module.Rate{Events: events, Per: caddy.Duration(per)}
+	r := &limits.Rate{Events: events, Per: caddy.Duration(per)}
 	if len(args) == 3 {
 		if args[1] != "burst" {
 			return nil, rateError("unexpected " + strconv.Quote(args[1]))

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-herd/caddy-herd/module/limits"
 	"github.com/caddy-herd/caddy-herd/places"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
@@ -58,7 +59,7 @@ type App struct {
 
 	// Limits bound what one client IP may take of this server and what
 	// WHATSAT may cost the places provider. Every limit is off unless set.
-	Limits *Limits `json:"limits,omitempty"`
+	Limits *limits.Limits `json:"limits,omitempty"`
 
 	// PeerAuth decides which connections may send AT lines, which overwrite
 	// a client's location in the whole herd: `off` (the default, as the

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-herd/caddy-herd/module/limits"
 )
 
 func TestAppValidate(t *testing.T) {
@@ -60,5 +62,12 @@ func checkError(t *testing.T, call string, err error, want string) {
 	}
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("%s = %v, want an error containing %q", call, err, want)
+	}
+}
+
+func TestAppValidatesLimits(t *testing.T) {
+	app := App{Name: "A", Limits: &limits.Limits{MessagesPerIP: &limits.Rate{}}}
+	if err := app.Validate(); err == nil || !strings.Contains(err.Error(), "herd limits: messages_per_ip: events 0") {
+		t.Errorf("App.Validate() = %v, want the limits' error with its field", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/module/limits"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
@@ -166,7 +167,7 @@ type session struct {
 	h      *Handler
 	cx     *layer4.Connection
 	remote netip.AddrPort
-	ip     *ipState // its client IP's limits; nil for a peer
+	ip     *limits.IP // its client IP's limits; nil for a peer
 	log    *zap.Logger
 	// debug is whether log takes debug entries; a config's log levels stay
 	// as they are for its connections, and asking per line costs.
@@ -406,7 +407,7 @@ func (c *session) reject(msg []byte, r rejection) {
 	c.refused = true
 	c.out = protocol.AppendInvalidReply(c.out, msg)
 	c.h.node.stats.rejected[r].Add(1)
-	if ok, held := c.h.node.rejectLog.allow(time.Now(), rejectLogEvery); ok {
+	if ok, held := c.h.node.rejectLog.Allow(time.Now(), rejectLogEvery); ok {
 		c.log.Warn("rejected AT from a connection that is not a peer's",
 			zap.String("reason", r.String()), zap.String("peer_auth", c.auth.mode),
 			zap.ByteString("line", msg), zap.Int64("also_rejected_since_last_entry", held))

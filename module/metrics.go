@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/caddy-herd/caddy-herd/module/limits"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
@@ -140,10 +141,10 @@ func (nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(placesSavedDesc, n.stats.placesUpstream.coalesced.Load(), p.name, "coalesced")
 		counter(placesSavedDesc, n.stats.placesUpstream.cached.Load(), p.name, "cached")
 	}
-	for l := range limitCount {
+	for l := range limits.KindCount {
 		counter(limitedDesc, n.clients.limited[l].Load(), l.String())
 	}
-	gauge(trackedIPsDesc, float64(n.clients.ips.tracked()))
+	gauge(trackedIPsDesc, float64(n.clients.ips.Tracked()))
 	gauge(clientsDesc, float64(n.store.Len()))
 	gauge(recordBytesDesc, float64(n.store.RecordBytes()))
 	if st, written, ok := n.storageStats(); ok {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
 	"github.com/caddy-herd/caddy-herd/herdwal"
+	"github.com/caddy-herd/caddy-herd/module/limits"
 	"github.com/caddy-herd/caddy-herd/peering"
 	"github.com/caddy-herd/caddy-herd/places"
 )
@@ -47,7 +48,7 @@ type node struct {
 	// auth decides which connections may send AT.
 	auth atomic.Pointer[peerAuth]
 	// rejectLog spaces out the log entries about refused AT lines.
-	rejectLog logLimiter
+	rejectLog limits.LogThrottle
 
 	mu    sync.Mutex // serializes configure and Destruct
 	links atomic.Pointer[[]*peering.Link]

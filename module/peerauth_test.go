@@ -320,22 +320,6 @@ func TestReloadRedialsLinksWhoseTLSChanged(t *testing.T) {
 	}
 }
 
-func TestLogLimiter(t *testing.T) {
-	var l logLimiter
-	start := time.Now()
-	if ok, held := l.allow(start, time.Second); !ok || held != 0 {
-		t.Fatalf("first entry: %v, %d", ok, held)
-	}
-	for range 5 {
-		if ok, _ := l.allow(start.Add(500*time.Millisecond), time.Second); ok {
-			t.Fatal("an entry within the interval was let through")
-		}
-	}
-	if ok, held := l.allow(start.Add(time.Second), time.Second); !ok || held != 5 {
-		t.Errorf("after the interval: %v, held %d; want true, 5", ok, held)
-	}
-}
-
 // TestResolveKeepsAddressesOfAFailedLookup resolves a peer, then fails to
 // resolve it: the address it had is kept.
 func TestResolveKeepsAddressesOfAFailedLookup(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-herd/caddy-herd/module/limits"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
@@ -87,11 +88,11 @@ func (n *node) statsView() statsView {
 			"coalesced": n.stats.placesUpstream.coalesced.Load(),
 			"cached":    n.stats.placesUpstream.cached.Load(),
 		},
-		Limited:    make(map[string]int64, limitCount),
-		TrackedIPs: n.clients.ips.tracked(),
+		Limited:    make(map[string]int64, limits.KindCount),
+		TrackedIPs: n.clients.ips.Tracked(),
 		Rejected:   make(map[string]int64),
 	}
-	for l := range limitCount {
+	for l := range limits.KindCount {
 		v.Limited[l.String()] = n.clients.limited[l].Load()
 	}
 	for r := admitted + 1; r < rejectionCount; r++ {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-herd/caddy-herd/module/limits"
 	"github.com/caddy-herd/caddy-herd/places"
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
@@ -53,8 +54,8 @@ func (c *session) whatsat(msg []byte) bool {
 		RadiusMeters: radiusKm * 1000,
 		MaxResults:   bound,
 	})
-	if over := (overBudget{}); errors.As(err, &over) {
-		node.refuse(over.limit, c.log, "WHATSAT over its places budget; answered `?`")
+	if over := (limits.OverBudget{}); errors.As(err, &over) {
+		node.refuse(over.Limit, c.log, "WHATSAT over its places budget; answered `?`")
 		c.out = protocol.AppendInvalidReply(c.out, msg)
 		return false
 	}

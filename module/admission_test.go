@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-herd/caddy-herd/herdstore"
+	"github.com/caddy-herd/caddy-herd/module/limits"
 	"github.com/caddy-herd/caddy-herd/places"
 )
 
@@ -49,12 +50,12 @@ func serveFrom(t *testing.T, h *Handler, ip string) (net.Conn, <-chan struct{}) 
 
 // limitedNode returns a test node with limits, a peer at 192.0.2.100, and
 // the limits on a clock the test moves.
-func limitedNode(t *testing.T, provider places.Provider, limits *Limits) (*node, *testClock) {
+func limitedNode(t *testing.T, provider places.Provider, l *limits.Limits) (*node, *testClock) {
 	t.Helper()
 	n := newTestNode(t, provider)
 	clock := newTestClock()
 	n.clients.now = clock.Now
-	n.applyLimits(limits)
+	n.applyLimits(l)
 	knowPeers(t, n, []Peer{{Name: "P", Address: "192.0.2.100:12000"}})
 	return n, clock
 }
@@ -82,7 +83,7 @@ func stillOpen(t *testing.T, conn net.Conn, r *bufio.Reader) bool {
 // one more: the extra one is closed at once and counted, while the others,
 // another IP and a peer's address are unaffected.
 func TestConnectionsPerIP(t *testing.T) {
-	n, _ := limitedNode(t, nil, &Limits{ConnectionsPerIP: 2})
+	n, _ := limitedNode(t, nil, &limits.Limits{ConnectionsPerIP: 2})
 	h := testHandler(n)
 	tests := []struct {
 		ip     string
@@ -111,22 +112,20 @@ func TestConnectionsPerIP(t *testing.T) {
 			t.Errorf("connection %d from %s over the limit stayed open", i, tt.ip)
 		}
 	}
-	if got := n.clients.limited[limitConnectionsPerIP].Load(); got != 2 {
+	if got := n.clients.limited[limits.ConnectionsPerIP].Load(); got != 2 {
 		t.Errorf("%d connections refused counted, want 2", got)
 	}
 	if got := n.statsView().Limited["connections_per_ip"]; got != 2 {
 		t.Errorf("/herd/stats limited connections_per_ip = %d, want 2", got)
 	}
-	if got := n.clients.ips.tracked(); got != 2 {
+	if got := n.clients.ips.Tracked(); got != 2 {
 		t.Errorf("%d IPs tracked, want 2 (the peer is not)", got)
 	}
 
 	// One of the IP's connections ends: it may open another.
 	kept[0].Close()
 	waitUntil(t, "the closed connection is no longer counted", func() bool {
-		n.clients.ips.mu.Lock()
-		defer n.clients.ips.mu.Unlock()
-		return n.clients.ips.ips[netip.MustParseAddr("192.0.2.1")].conns == 1
+		return n.clients.ips.Connections(netip.MustParseAddr("192.0.2.1")) == 1
 	})
 	conn, _ := serveFrom(t, h, "192.0.2.1")
 	if !stillOpen(t, conn, bufio.NewReader(conn)) {
@@ -139,7 +138,7 @@ func TestConnectionsPerIP(t *testing.T) {
 // empty closes its connection after the replies already due, and the count
 // shows it. A peer sends as much as it likes.
 func TestMessagesPerIP(t *testing.T) {
-	n, clock := limitedNode(t, nil, &Limits{MessagesPerIP: &Rate{Events: 10, Burst: 4}})
+	n, clock := limitedNode(t, nil, &limits.Limits{MessagesPerIP: &limits.Rate{Events: 10, Burst: 4}})
 	h := testHandler(n)
 
 	first, _ := serveFrom(t, h, "192.0.2.1")
@@ -161,7 +160,7 @@ func TestMessagesPerIP(t *testing.T) {
 	if _, ok := n.store.Get([]byte("c")); ok {
 		t.Error("the line over the rate was handled")
 	}
-	if got := n.clients.limited[limitMessagesPerIP].Load(); got != 1 {
+	if got := n.clients.limited[limits.MessagesPerIP].Load(); got != 1 {
 		t.Errorf("%d refusals counted, want 1", got)
 	}
 
@@ -193,24 +192,24 @@ func readUntilClosed(conn net.Conn) (string, error) {
 func TestWhatsatBudgets(t *testing.T) {
 	tests := []struct {
 		name      string
-		limits    Limits
+		limits    limits.Limits
 		ips       []string // the IP of each WHATSAT, each a different query
 		answered  []bool
-		limit     limit
+		limit     limits.Kind
 		refusedBy int64
 	}{
-		{"per IP", Limits{WhatsatPerIP: &Rate{Events: 2, Per: caddy.Duration(time.Minute)}},
+		{"per IP", limits.Limits{WhatsatPerIP: &limits.Rate{Events: 2, Per: caddy.Duration(time.Minute)}},
 			[]string{"192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.2"},
-			[]bool{true, true, false, true}, limitWhatsatPerIP, 1},
-		{"per IP, peer exempt", Limits{WhatsatPerIP: &Rate{Events: 1, Per: caddy.Duration(time.Minute)}},
+			[]bool{true, true, false, true}, limits.WhatsatPerIP, 1},
+		{"per IP, peer exempt", limits.Limits{WhatsatPerIP: &limits.Rate{Events: 1, Per: caddy.Duration(time.Minute)}},
 			[]string{"192.0.2.100", "192.0.2.100", "192.0.2.100"},
-			[]bool{true, true, true}, limitWhatsatPerIP, 0},
-		{"global", Limits{WhatsatGlobal: &Rate{Events: 3, Per: caddy.Duration(time.Minute)}},
+			[]bool{true, true, true}, limits.WhatsatPerIP, 0},
+		{"global", limits.Limits{WhatsatGlobal: &limits.Rate{Events: 3, Per: caddy.Duration(time.Minute)}},
 			[]string{"192.0.2.1", "192.0.2.2", "192.0.2.100", "192.0.2.3", "192.0.2.100"},
-			[]bool{true, true, true, false, false}, limitWhatsatGlobal, 2},
-		{"per IP within global", Limits{WhatsatPerIP: &Rate{Events: 1, Per: caddy.Duration(time.Minute)}, WhatsatGlobal: &Rate{Events: 2, Per: caddy.Duration(time.Minute)}},
+			[]bool{true, true, true, false, false}, limits.WhatsatGlobal, 2},
+		{"per IP within global", limits.Limits{WhatsatPerIP: &limits.Rate{Events: 1, Per: caddy.Duration(time.Minute)}, WhatsatGlobal: &limits.Rate{Events: 2, Per: caddy.Duration(time.Minute)}},
 			[]string{"192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.3"},
-			[]bool{true, false, true, false}, limitWhatsatGlobal, 1},
+			[]bool{true, false, true, false}, limits.WhatsatGlobal, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,7 +258,7 @@ func TestWhatsatBudgetChargesOnlyUpstream(t *testing.T) {
 	upstream := &gatedPlaces{body: onePlace, asked: make(chan places.Query, clients), gate: make(chan struct{})}
 	n, _, clock, joined := newSharedTestNode(t, upstream, time.Minute)
 	n.clients.now = clock.Now
-	n.applyLimits(&Limits{WhatsatPerIP: &Rate{Events: 1, Per: caddy.Duration(time.Hour)}})
+	n.applyLimits(&limits.Limits{WhatsatPerIP: &limits.Rate{Events: 1, Per: caddy.Duration(time.Hour)}})
 	n.store.Put(herdstore.NewRecord(kiwiRecord))
 	h := testHandler(n)
 
@@ -296,7 +295,7 @@ func TestWhatsatBudgetChargesOnlyUpstream(t *testing.T) {
 	if got := upstream.calls.Load(); got != 1 {
 		t.Errorf("%d requests upstream, want 1", got)
 	}
-	if got := n.clients.limited[limitWhatsatPerIP].Load(); got != 1 {
+	if got := n.clients.limited[limits.WhatsatPerIP].Load(); got != 1 {
 		t.Errorf("%d refusals, want 1", got)
 	}
 }
@@ -304,7 +303,7 @@ func TestWhatsatBudgetChargesOnlyUpstream(t *testing.T) {
 // TestLimitLogIsThrottled floods the limits from many connections: one log
 // entry per limit per interval, saying how many refusals it stands for.
 func TestLimitLogIsThrottled(t *testing.T) {
-	n, clock := limitedNode(t, nil, &Limits{MessagesPerIP: &Rate{Events: 1, Burst: 1}})
+	n, clock := limitedNode(t, nil, &limits.Limits{MessagesPerIP: &limits.Rate{Events: 1, Burst: 1}})
 	core, logs := observer.New(zapcore.WarnLevel)
 	h := testHandler(n)
 	h.logger = zap.New(core)
@@ -337,7 +336,7 @@ func TestLimitLogIsThrottled(t *testing.T) {
 // TestReloadKeepsPerIPState applies new limits to a node: the IP's spent
 // tokens stay spent, and a lower limit applies at once.
 func TestReloadKeepsPerIPState(t *testing.T) {
-	n, _ := limitedNode(t, nil, &Limits{MessagesPerIP: &Rate{Events: 1, Burst: 3}})
+	n, _ := limitedNode(t, nil, &limits.Limits{MessagesPerIP: &limits.Rate{Events: 1, Burst: 3}})
 	h := testHandler(n)
 	conn, done := serveFrom(t, h, "192.0.2.1")
 	r := bufio.NewReader(conn)
@@ -346,7 +345,7 @@ func TestReloadKeepsPerIPState(t *testing.T) {
 			t.Fatal("a line within the burst was not answered")
 		}
 	}
-	n.applyLimits(&Limits{MessagesPerIP: &Rate{Events: 1, Burst: 2}})
+	n.applyLimits(&limits.Limits{MessagesPerIP: &limits.Rate{Events: 1, Burst: 2}})
 	go io.WriteString(conn, "IAMAT x +1+1 1\n")
 	if !closedWithin(done) {
 		t.Error("after lowering the burst to the tokens already spent, a line was allowed")
@@ -408,9 +407,9 @@ func TestLimitsAcrossReload(t *testing.T) {
 // BenchmarkAdmitLine is the per-line cost of messages_per_ip for a client.
 func BenchmarkAdmitLine(b *testing.B) {
 	n := &node{}
-	n.applyLimits(&Limits{MessagesPerIP: &Rate{Events: 1 << 30}})
+	n.applyLimits(&limits.Limits{MessagesPerIP: &limits.Rate{Events: 1 << 30}})
 	c := &session{h: &Handler{node: n}, log: zap.NewNop()}
-	c.ip, _ = n.clients.ips.open(netip.MustParseAddr("192.0.2.1"), 0, n.clients.current(), time.Now())
+	c.ip, _ = n.clients.ips.Open(netip.MustParseAddr("192.0.2.1"), 0, n.clients.current(), time.Now())
 	for b.Loop() {
 		if !c.admitLine() {
 			b.Fatal("refused")

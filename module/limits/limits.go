@@ -1,4 +1,10 @@
-package module
+// Package limits holds the limits a herd server puts on its clients: the
+// config types (per-IP connections and message rate, WHATSAT budgets), the
+// token bucket they are enforced with, the bounded table of per-IP state,
+// the WHATSAT budget and a throttle for the log entries that refusals make.
+// It knows nothing of connections or of Caddy beyond the config's types: the
+// herd's handler asks it, and counts and logs what it refuses.
+package limits
 
 import (
 	"fmt"
@@ -77,11 +83,6 @@ const (
 	// ipv6ClientPrefixBits is how much of an IPv6 address names one client:
 	// a host usually holds a whole /64 and can pick any address in it.
 	ipv6ClientPrefixBits = 64
-
-	// limitLogInterval is the least time between two log entries for the
-	// same limit, so that a flood does not flood the log; each entry says
-	// how many it stands for.
-	limitLogInterval = 10 * time.Second
 )
 
 // Validate checks every limit, naming the field at fault.
@@ -121,11 +122,11 @@ func (r *Rate) Validate() error {
 	return nil
 }
 
-// bucket returns r as token bucket parameters, defaults applied; a nil
+// Allowance returns r as token bucket parameters, defaults applied; a nil
 // rate limits nothing.
-func (r *Rate) bucket() rate {
+func (r *Rate) Allowance() Allowance {
 	if r == nil || r.Events < 1 {
-		return rate{}
+		return Allowance{}
 	}
 	per := time.Duration(r.Per)
 	if per <= 0 {
@@ -135,27 +136,27 @@ func (r *Rate) bucket() rate {
 	if burst == 0 {
 		burst = r.Events
 	}
-	return rate{perSecond: float64(r.Events) / per.Seconds(), burst: float64(burst)}
+	return Allowance{PerSecond: float64(r.Events) / per.Seconds(), Burst: float64(burst)}
 }
 
-// limitsConfig is the running config's limits, defaults applied.
-type limitsConfig struct {
-	connectionsPerIP int
-	messagesPerIP    rate
-	whatsatPerIP     rate
-	whatsatGlobal    rate
+// Config is a running config's limits, defaults applied.
+type Config struct {
+	ConnectionsPerIP int
+	MessagesPerIP    Allowance
+	WhatsatPerIP     Allowance
+	WhatsatGlobal    Allowance
 }
 
-// config returns l with defaults applied; a nil Limits limits nothing.
-func (l *Limits) config() limitsConfig {
+// Config returns l with defaults applied; a nil Limits limits nothing.
+func (l *Limits) Config() Config {
 	if l == nil {
-		return limitsConfig{}
+		return Config{}
 	}
-	return limitsConfig{
-		connectionsPerIP: l.ConnectionsPerIP,
-		messagesPerIP:    l.MessagesPerIP.bucket(),
-		whatsatPerIP:     l.WhatsatPerIP.bucket(),
-		whatsatGlobal:    l.WhatsatGlobal.bucket(),
+	return Config{
+		ConnectionsPerIP: l.ConnectionsPerIP,
+		MessagesPerIP:    l.MessagesPerIP.Allowance(),
+		WhatsatPerIP:     l.WhatsatPerIP.Allowance(),
+		WhatsatGlobal:    l.WhatsatGlobal.Allowance(),
 	}
 }
 

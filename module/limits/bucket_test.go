@@ -1,4 +1,4 @@
-package module
+package limits
 
 import (
 	"testing"
@@ -12,11 +12,11 @@ import (
 func TestTokenBucket(t *testing.T) {
 	type step struct {
 		wait time.Duration // advance the clock first
-		r    rate          // the rate in force at this step
+		r    Allowance     // the rate in force at this step
 		want bool          // whether the take succeeds
 	}
-	tenPerSecond := rate{perSecond: 10, burst: 3}
-	onePerMinute := rate{perSecond: 1.0 / 60, burst: 1}
+	tenPerSecond := Allowance{PerSecond: 10, Burst: 3}
+	onePerMinute := Allowance{PerSecond: 1.0 / 60, Burst: 1}
 	tests := []struct {
 		name  string
 		steps []step
@@ -38,25 +38,25 @@ func TestTokenBucket(t *testing.T) {
 		}},
 		{"lowered burst applies at once", []step{
 			{0, tenPerSecond, true},
-			{0, rate{perSecond: 10, burst: 1}, false},
-			{100 * time.Millisecond, rate{perSecond: 10, burst: 1}, true},
+			{0, Allowance{PerSecond: 10, Burst: 1}, false},
+			{100 * time.Millisecond, Allowance{PerSecond: 10, Burst: 1}, true},
 		}},
 		{"raised burst gives the difference", []step{
 			{0, tenPerSecond, true}, {0, tenPerSecond, true}, {0, tenPerSecond, true},
-			{0, rate{perSecond: 10, burst: 5}, true}, {0, rate{perSecond: 10, burst: 5}, true},
-			{0, rate{perSecond: 10, burst: 5}, false},
+			{0, Allowance{PerSecond: 10, Burst: 5}, true}, {0, Allowance{PerSecond: 10, Burst: 5}, true},
+			{0, Allowance{PerSecond: 10, Burst: 5}, false},
 		}},
 		{"no rate limits nothing", []step{
-			{0, rate{}, true}, {0, rate{}, true}, {0, rate{}, true}, {0, rate{}, true}, {0, rate{}, true},
+			{0, Allowance{}, true}, {0, Allowance{}, true}, {0, Allowance{}, true}, {0, Allowance{}, true}, {0, Allowance{}, true},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var b tokenBucket
+			var b Bucket
 			now := time.Unix(1_700_000_000, 0)
 			for i, s := range tt.steps {
 				now = now.Add(s.wait)
-				got := !s.r.enabled() || b.allow(s.r, now)
+				got := !s.r.Enabled() || b.Allow(s.r, now)
 				if got != s.want {
 					t.Errorf("step %d: take = %v, want %v (debt %v)", i, got, s.want, b.used)
 				}
@@ -68,19 +68,19 @@ func TestTokenBucket(t *testing.T) {
 // TestTokenBucketFullAt checks that a bucket is full exactly when fullAt
 // says, which is what lets an idle IP be forgotten without losing anything.
 func TestTokenBucketFullAt(t *testing.T) {
-	for _, r := range []rate{{perSecond: 10, burst: 3}, {perSecond: 1.0 / 60, burst: 10}, {perSecond: 3, burst: 7}} {
-		var b tokenBucket
+	for _, r := range []Allowance{{PerSecond: 10, Burst: 3}, {PerSecond: 1.0 / 60, Burst: 10}, {PerSecond: 3, Burst: 7}} {
+		var b Bucket
 		now := time.Unix(1_700_000_000, 0)
-		if !b.full(r, now) || !b.fullAt(r).Equal(b.last) {
+		if !b.Full(r, now) || !b.FullAt(r).Equal(b.last) {
 			t.Fatalf("%+v: a new bucket is not full", r)
 		}
-		for b.allow(r, now) {
+		for b.Allow(r, now) {
 		}
-		at := b.fullAt(r)
-		if b.full(r, at.Add(-time.Millisecond)) {
+		at := b.FullAt(r)
+		if b.Full(r, at.Add(-time.Millisecond)) {
 			t.Errorf("%+v: full before %v", r, at)
 		}
-		if !b.full(r, at) {
+		if !b.Full(r, at) {
 			t.Errorf("%+v: not full at %v (debt %v)", r, at, b.used)
 		}
 	}
