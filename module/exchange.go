@@ -54,8 +54,8 @@ func (c *session) exchange(msg []byte) bool {
 			return true
 		}
 		// The mark covers every record this connection sent before it: those
-		// go to disk first.
-		c.flood()
+		// go to disk first. (A failed write of replies shows at the next.)
+		c.flush()
 		n.setCursor(c.exchangePeer, herdwal.Cursor{Epoch: c.exchangeEpoch, Seq: m.Seq})
 		return true
 	}

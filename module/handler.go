@@ -2,6 +2,7 @@ package module
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -157,8 +158,8 @@ func (h *Handler) Handle(cx *layer4.Connection, _ layer4.Handler) error {
 	c.log.Debug("connection opened")
 	stop := context.AfterFunc(h.node.ctx, func() { cx.Close() })
 	defer stop()
-	reason := c.serve()
-	c.log.Debug("connection closed", zap.String("reason", reason))
+	err := c.serve()
+	c.log.Debug("connection closed", zap.String("reason", err.Error()))
 	return nil
 }
 
@@ -174,6 +175,7 @@ type session struct {
 	debug bool
 	// lines collects the lines and replies for the debug log.
 	lines lineLog
+	r     *bufio.Reader
 	out   []byte
 	// written counts the bytes of out written so far, so that a line's
 	// reply can be found in out after a flush while it was handled.
@@ -213,65 +215,87 @@ type session struct {
 	exchangeEpoch string
 }
 
-// serve runs the read loop and says why it ended.
-func (c *session) serve() string {
-	r := bufio.NewReaderSize(floodingReader{c}, c.h.MaxLineBytes+1)
-	idle := time.Duration(c.h.IdleTimeout)
+// Why a session ends, as its "connection closed" entry says.
+var (
+	errClientClosed  = errors.New("client closed")
+	errIdleTimeout   = errors.New("idle timeout")
+	errServerClosing = errors.New("server closing")
+	errLineTooLong   = errors.New("line too long")
+	errRateLimited   = errors.New("message rate limit")
+	errWriteFailed   = errors.New("write failed")
+)
+
+// serve answers the connection's lines until it ends, and says why.
+func (c *session) serve() error {
+	c.r = bufio.NewReaderSize(c.cx, c.h.MaxLineBytes+1)
 	for {
-		if r.Buffered() == 0 {
-			if !c.flush() {
-				return "write failed"
-			}
-			if idle > 0 {
-				c.cx.SetReadDeadline(time.Now().Add(idle))
-			}
-		}
-		buffered := r.Buffered()
-		line, err := r.ReadSlice('\n')
-		if r.Buffered()+len(line) != buffered {
-			c.readAt = time.Now()
-		}
-		if err == nil {
-			c.lookAhead(line, r)
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			c.log.Warn("line too long; closing connection", zap.Int("max_line_bytes", c.h.MaxLineBytes))
-			c.flush()
-			return "line too long"
-		}
-		// Only a clean EOF makes an unterminated line a message: a line cut by
-		// the idle timeout or a reset is dropped unanswered.
-		if len(line) > 0 && (err == nil || errors.Is(err, io.EOF)) {
-			if !c.admitLine() {
-				c.flush()
-				return "message rate limit"
-			}
-			c.handleLine(line)
-			if len(c.out) >= flushReplyBytes && !c.flush() {
-				return "write failed"
-			}
+		line, err := c.nextLine()
+		if err == nil && !c.admitLine() {
+			err = errRateLimited
 		}
 		if err != nil {
 			c.flush()
-			var netErr net.Error
-			switch {
-			case errors.Is(err, io.EOF):
-				return "client closed"
-			case errors.As(err, &netErr) && netErr.Timeout():
-				return "idle timeout"
-			case errors.Is(err, net.ErrClosed):
-				return "server closing"
-			}
-			return err.Error()
+			return err
+		}
+		c.handleLine(line)
+		if len(c.out) >= flushReplyBytes && !c.flush() {
+			return errWriteFailed
 		}
 	}
 }
 
-// flush has the links write the updates they were given, logs the lines
-// and replies since the last flush, then writes the replies in one write,
-// and reports whether they were written.
+// nextLine returns the next line read. Before it reads from the connection,
+// it sends onward what the lines before made (flush), so that nothing waits
+// on a client that pauses or a peer that streams without pause, and renews
+// the idle deadline. Each line it returns was received when the read that
+// brought it returned (c.readAt), and its clients are being prefetched.
+func (c *session) nextLine() ([]byte, error) {
+	if buffered, _ := c.r.Peek(c.r.Buffered()); bytes.IndexByte(buffered, '\n') < 0 {
+		if !c.flush() {
+			return nil, errWriteFailed
+		}
+		if idle := time.Duration(c.h.IdleTimeout); idle > 0 {
+			c.cx.SetReadDeadline(time.Now().Add(idle))
+		}
+	}
+	buffered := c.r.Buffered()
+	line, err := c.r.ReadSlice('\n')
+	if c.r.Buffered()+len(line) != buffered {
+		c.readAt = time.Now()
+	}
+	switch {
+	case err == nil:
+		c.lookAhead(line, c.r)
+		return line, nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		c.log.Warn("line too long; closing connection", zap.Int("max_line_bytes", c.h.MaxLineBytes))
+		return nil, errLineTooLong
+	case errors.Is(err, io.EOF) && len(line) > 0:
+		// Only a clean EOF makes an unterminated line a message: a line cut
+		// by the idle timeout or a reset is dropped unanswered. The next
+		// read gives the EOF again.
+		return line, nil
+	}
+	var netErr net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil, errClientClosed
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return nil, errIdleTimeout
+	case errors.Is(err, net.ErrClosed):
+		return nil, errServerClosing
+	}
+	return nil, err
+}
+
+// flush is the one place a session's lines go onward from: it stores the
+// updates they made and has the links write them, logs the lines and
+// replies since the last flush, then writes the replies in one write, and
+// reports whether they were written.
 func (c *session) flush() bool {
-	c.flood()
+	if c.floods.pending {
+		c.h.node.flood(&c.floods)
+	}
 	c.logLines()
 	return c.writeReplies()
 }
@@ -283,26 +307,6 @@ func (c *session) logLines() {
 		c.log.Debug("lines", zap.Array("lines", &c.lines))
 		c.lines.reset()
 	}
-}
-
-// flood stores the updates the lines read so far made and has the links
-// write them.
-func (c *session) flood() {
-	if c.floods.pending {
-		c.h.node.flood(&c.floods)
-	}
-}
-
-// floodingReader reads from the session's connection, flooding and logging
-// the lines read before first: a peer that streams without pause leaves no
-// time when its input runs dry, and its updates and entries would wait for
-// one.
-type floodingReader struct{ c *session }
-
-func (r floodingReader) Read(p []byte) (int, error) {
-	r.c.flood()
-	r.c.logLines()
-	return r.c.cx.Read(p)
 }
 
 // writeReplies writes the collected replies and reports success.
@@ -346,7 +350,10 @@ func (c *session) handleLine(raw []byte) {
 		}
 		c.at()
 	case protocol.WHATSAT:
-		ok = c.whatsat(msg)
+		if err := c.whatsat(); err != nil {
+			c.out = protocol.AppendInvalidReply(c.out, msg)
+			ok = false
+		}
 	case protocol.HERD:
 		ok = c.exchange(msg)
 	default:

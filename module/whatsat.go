@@ -14,33 +14,39 @@ import (
 	"github.com/caddy-herd/caddy-herd/protocol"
 )
 
+// Why a valid WHATSAT is answered `? <line>`, besides a budget
+// (limits.OverBudget) or the provider's own error.
+var (
+	errUnknownClient    = errors.New("WHATSAT for an unknown client")
+	errNoPlacesProvider = errors.New("WHATSAT with no places provider configured")
+	errBeyondLimits     = errors.New("WHATSAT beyond the configured limits")
+)
+
 // whatsat answers a valid WHATSAT: the client's stored AT line, then the
-// provider's places JSON cut to the bound. It reports whether the answer was
-// places rather than `? <line>`.
-func (c *session) whatsat(msg []byte) bool {
+// provider's places JSON cut to the bound. When it cannot, it appends
+// nothing and returns why, for handleLine to answer `? <line>`; it logs
+// and counts the failures an operator acts on.
+func (c *session) whatsat() error {
 	node := c.h.node
 	record, ok := node.store.Get(c.fields[protocol.WHATSATClient])
 	if !ok {
 		if c.debug {
-			c.log.Debug("WHATSAT for an unknown client", zap.ByteString("client", c.fields[protocol.WHATSATClient]))
+			c.log.Debug(errUnknownClient.Error(), zap.ByteString("client", c.fields[protocol.WHATSATClient]))
 		}
-		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return false
+		return errUnknownClient
 	}
 	provider := node.provider()
 	if provider == nil {
-		c.log.Warn("WHATSAT with no places provider configured")
-		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return false
+		c.log.Warn(errNoPlacesProvider.Error())
+		return errNoPlacesProvider
 	}
 	radiusKm, _ := protocol.ParseRadius(c.fields[protocol.WHATSATRadius])
 	bound, _ := protocol.ParseBound(c.fields[protocol.WHATSATBound])
 	if limits := node.limits.Load(); limits != nil && (radiusKm > limits.radiusKm || bound > limits.bound) {
 		if c.debug {
-			c.log.Debug("WHATSAT beyond the configured limits", zap.Float64("max_radius_km", limits.radiusKm), zap.Int("max_bound", limits.bound))
+			c.log.Debug(errBeyondLimits.Error(), zap.Float64("max_radius_km", limits.radiusKm), zap.Int("max_bound", limits.bound))
 		}
-		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return false
+		return errBeyondLimits
 	}
 	lat, lng, _ := protocol.ParseLocation([]byte(strings.Split(record.Line(), " ")[protocol.ATLocation]))
 
@@ -56,27 +62,24 @@ func (c *session) whatsat(msg []byte) bool {
 	})
 	if over := (limits.OverBudget{}); errors.As(err, &over) {
 		node.refuse(over.Limit, c.log, "WHATSAT over its places budget; answered `?`")
-		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return false
+		return err
 	}
 	if err != nil {
 		node.stats.placesFailed.Add(1)
 		c.log.Warn("places request failed", zap.String("provider", provider.name), zap.Error(err))
-		c.out = protocol.AppendInvalidReply(c.out, msg)
-		return false
+		return err
 	}
 	node.stats.placesOK.Add(1)
 	start := len(c.out)
 	c.out = append(c.out, record.Line()...)
 	c.out = append(c.out, '\n')
-	c.out, err = appendPlaces(c.out, body, bound)
-	if err != nil {
+	if c.out, err = appendPlaces(c.out, body, bound); err != nil {
 		c.log.Warn("places answer unusable", zap.Error(err))
-		c.out = protocol.AppendInvalidReply(c.out[:start], msg)
-		return false
+		c.out = c.out[:start]
+		return err
 	}
 	c.out = append(c.out, "\n\n"...)
-	return true
+	return nil
 }
 
 // appendPlaces appends a places JSON document with its `results` array cut to
