@@ -148,8 +148,20 @@ func closedLoop(addr string, conns, pipeline int, duration time.Duration, newExc
 func (res result) report(lead string) {
 	s := summarize(res.latencies)
 	fmt.Printf("%s ops=%d seconds=%.2f ops_per_sec=%.0f p50_us=%s p99_us=%s total=%d invalid=%d\n",
-		lead, res.ops, res.elapsed.Seconds(), float64(res.ops)/res.elapsed.Seconds(),
+		lead, res.ops, res.elapsed.Seconds(), res.opsPerSec(),
 		micros(s.p50), micros(s.p99), res.total, res.invalid)
+}
+
+// opsPerSec is the measured window's throughput.
+func (res result) opsPerSec() float64 {
+	return float64(res.ops) / res.elapsed.Seconds()
+}
+
+// latency returns the median and 99th percentile latencies in microseconds,
+// rounded to a tenth as report prints them.
+func (res result) latency() (p50, p99 float64) {
+	s := summarize(res.latencies)
+	return microsValue(s.p50), microsValue(s.p99)
 }
 
 // measure lets a loop's workers warm up, counts what they do for duration

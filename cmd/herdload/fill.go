@@ -21,17 +21,30 @@ func runFill(args []string) error {
 	redis := fs.Bool("redis", false, "fill a Redis server instead: SET <client> <the AT line a herd server would store>")
 	fs.Parse(args)
 
-	res, err := fill(*addr, *n, *conns, *pipeline, *prefix, *redis)
+	cfg := fillConfig{Addr: *addr, N: *n, Conns: *conns, Pipeline: *pipeline, Prefix: *prefix, Redis: *redis}
+	res, err := fill(cfg)
 	if err != nil {
 		return err
 	}
 	line := fmt.Sprintf("addr=%s n=%d c=%d p=%d seconds=%.2f ops_per_sec=%.0f",
-		*addr, res.n, *conns, *pipeline, res.elapsed.Seconds(), float64(res.n)/res.elapsed.Seconds())
-	if !*redis {
-		line += fmt.Sprintf(" record_bytes=%.1f", float64(res.recordBytes)/float64(max(res.n, 1)))
+		cfg.Addr, res.n, cfg.Conns, cfg.Pipeline, res.elapsed.Seconds(), float64(res.n)/res.elapsed.Seconds())
+	if !cfg.Redis {
+		line += fmt.Sprintf(" record_bytes=%.1f", res.recordBytesPerClient())
 	}
 	fmt.Println(line)
 	return nil
+}
+
+// fillConfig is one fill: N clients Prefix-0 .. Prefix-(N-1) over Conns
+// connections with Pipeline lines in flight each, to a herd server or, with
+// Redis, to a Redis server.
+type fillConfig struct {
+	Addr     string
+	N        int
+	Conns    int
+	Pipeline int
+	Prefix   string
+	Redis    bool
 }
 
 // fillResult is what a fill did.
@@ -44,11 +57,17 @@ type fillResult struct {
 	recordBytes int64
 }
 
+// recordBytesPerClient is the mean size of a stored record.
+func (res fillResult) recordBytesPerClient() float64 {
+	return float64(res.recordBytes) / float64(max(res.n, 1))
+}
+
 // fill stores n distinct clients, prefix-0 .. prefix-(n-1), each at a
 // location of its own, and returns once every one is acknowledged. Each
 // connection sends its own contiguous range with pipeline lines in flight.
-func fill(addr string, n, conns, pipeline int, prefix string, redis bool) (fillResult, error) {
-	conns = max(min(conns, n), 1)
+func fill(cfg fillConfig) (fillResult, error) {
+	addr, n, pipeline, prefix, redis := cfg.Addr, cfg.N, cfg.Pipeline, cfg.Prefix, cfg.Redis
+	conns := max(min(cfg.Conns, n), 1)
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex

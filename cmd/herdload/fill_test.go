@@ -68,7 +68,7 @@ func TestFillStoresNDistinctClients(t *testing.T) {
 		replied += int64(len(reply))
 		return reply
 	})
-	res, err := fill(addr, n, 3, 7, "f", false)
+	res, err := fill(fillConfig{Addr: addr, N: n, Conns: 3, Pipeline: 7, Prefix: "f"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestFillFailsOnAnInvalidReply(t *testing.T) {
 		}
 		return "AT S +0.000000000 x +1+1 1\n"
 	})
-	if _, err := fill(addr, 100, 2, 4, "f", false); err == nil || !strings.Contains(err.Error(), "client 17 was answered") {
+	if _, err := fill(fillConfig{Addr: addr, N: 100, Conns: 2, Pipeline: 4, Prefix: "f"}); err == nil || !strings.Contains(err.Error(), "client 17 was answered") {
 		t.Errorf("fill with one `?` reply returned %v, want an error naming client 17", err)
 	}
 }
@@ -117,7 +117,7 @@ func TestFillRedisSendsInlineSets(t *testing.T) {
 		mu.Unlock()
 		return "+OK\r\n"
 	})
-	if _, err := fill(addr, 50, 2, 8, "r", true); err != nil {
+	if _, err := fill(fillConfig{Addr: addr, N: 50, Conns: 2, Pipeline: 8, Prefix: "r", Redis: true}); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

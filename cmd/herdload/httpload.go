@@ -20,18 +20,27 @@ func runHTTP(args []string) error {
 	if *url == "" {
 		return errors.New("-url is required")
 	}
-	res, err := httpLoad(*url, *conns, *duration)
+	cfg := httpConfig{URL: *url, Conns: *conns, Duration: *duration}
+	res, err := httpLoad(cfg)
 	if err != nil {
 		return err
 	}
-	res.report(fmt.Sprintf("url=%s c=%d", *url, *conns))
+	res.report(fmt.Sprintf("url=%s c=%d", cfg.URL, cfg.Conns))
 	return nil
 }
 
-// httpLoad runs closed-loop GETs of url: conns loops, each sending the next
-// request as soon as the previous answer has been read whole. An answer
-// other than 200 counts as invalid.
-func httpLoad(url string, conns int, duration time.Duration) (result, error) {
+// httpConfig is one closed-loop run of GETs.
+type httpConfig struct {
+	URL      string
+	Conns    int
+	Duration time.Duration // measured, after the warm-up
+}
+
+// httpLoad runs closed-loop GETs of cfg.URL: cfg.Conns loops, each sending
+// the next request as soon as the previous answer has been read whole. An
+// answer other than 200 counts as invalid.
+func httpLoad(cfg httpConfig) (result, error) {
+	url, conns, duration := cfg.URL, cfg.Conns, cfg.Duration
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = conns
 	transport.MaxIdleConnsPerHost = conns

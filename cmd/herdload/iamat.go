@@ -18,22 +18,33 @@ func runIAMAT(args []string) error {
 	prefix := fs.String("prefix", "load", "client ID prefix")
 	fs.Parse(args)
 
-	res, err := load(*addr, *conns, *pipeline, *duration, *clients, *prefix)
+	cfg := iamatConfig{Addr: *addr, Conns: *conns, Pipeline: *pipeline, Duration: *duration, Clients: *clients, Prefix: *prefix}
+	res, err := iamatLoad(cfg)
 	if err != nil {
 		return err
 	}
-	res.report(fmt.Sprintf("addr=%s c=%d p=%d clients=%d", *addr, *conns, *pipeline, *clients))
+	res.report(fmt.Sprintf("addr=%s c=%d p=%d clients=%d", cfg.Addr, cfg.Conns, cfg.Pipeline, cfg.Clients))
 	return nil
 }
 
-// load runs closed-loop IAMATs. Each connection owns a slice of the client
-// IDs and picks one at random for every line, so a run touches the whole
-// table, as clients at random would, wherever it is measured.
-func load(addr string, conns, pipeline int, duration time.Duration, clients int, prefix string) (result, error) {
-	perConn := max(clients/conns, 1)
-	return closedLoop(addr, conns, pipeline, duration, func(c int) exchange {
+// iamatConfig is one closed-loop IAMAT run.
+type iamatConfig struct {
+	Addr     string
+	Conns    int
+	Pipeline int
+	Duration time.Duration // measured, after the warm-up
+	Clients  int           // distinct client IDs Prefix-0 .. Prefix-(Clients-1)
+	Prefix   string
+}
+
+// iamatLoad runs closed-loop IAMATs. Each connection owns a slice of the
+// client IDs and picks one at random for every line, so a run touches the
+// whole table, as clients at random would, wherever it is measured.
+func iamatLoad(cfg iamatConfig) (result, error) {
+	perConn := max(cfg.Clients/cfg.Conns, 1)
+	return closedLoop(cfg.Addr, cfg.Conns, cfg.Pipeline, cfg.Duration, func(c int) exchange {
 		return &iamatExchange{
-			prefix: prefix,
+			prefix: cfg.Prefix,
 			first:  c * perConn,
 			count:  perConn,
 			rand:   rand.New(rand.NewPCG(uint64(c), 0x6865726400)),

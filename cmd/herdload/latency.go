@@ -39,3 +39,8 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func micros(d time.Duration) string {
 	return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1e3)
 }
+
+// microsValue is d in microseconds, rounded to a tenth as micros prints it.
+func microsValue(d time.Duration) float64 {
+	return math.Round(float64(d.Nanoseconds())/1e2) / 10
+}

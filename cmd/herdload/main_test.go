@@ -46,7 +46,7 @@ func TestLoadSendsValidIAMATs(t *testing.T) {
 			}()
 		}
 	}()
-	res, err := load(ln.Addr().String(), 4, 8, 200*time.Millisecond, 100, "t")
+	res, err := iamatLoad(iamatConfig{Addr: ln.Addr().String(), Conns: 4, Pipeline: 8, Duration: 200 * time.Millisecond, Clients: 100, Prefix: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,48 +25,103 @@ func runPropagate(args []string) error {
 	bgPrefix := fs.String("bg-prefix", "bg", "background client ID prefix (must not start with the probe prefix)")
 	fs.Parse(args)
 
-	probePrefix := *prefix + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-	peer, err := listenAsPeer(*listen, probePrefix)
+	cfg := propagateConfig{Addr: *addr, Listen: *listen, Probes: *n, Gap: *gap, Timeout: *timeout, Ready: *ready,
+		Rate: *rate, BgConns: *bgConns, BgClients: *bgClients, Prefix: *prefix, BgPrefix: *bgPrefix}
+	res, err := propagate(cfg)
 	if err != nil {
 		return err
+	}
+	res.Quiescent.report(fmt.Sprintf("phase=quiescent addr=%s", cfg.Addr))
+	if res.Load != nil {
+		res.Load.report(fmt.Sprintf("phase=load addr=%s rate=%.0f bg_sent_per_sec=%.0f bg_acked_per_sec=%.0f",
+			cfg.Addr, cfg.Rate, res.Load.BgSentPerSec, res.Load.BgAckedPerSec))
+	}
+	return nil
+}
+
+// propagateConfig is one propagation run: Probes IAMATs at Addr, each timed
+// until a peer listening on Listen has its record, quiescent and, with a
+// Rate, again under an open-loop background load of Rate IAMATs per second.
+type propagateConfig struct {
+	Addr      string
+	Listen    string
+	Probes    int
+	Gap       time.Duration // between a probe's arrival and the next
+	Timeout   time.Duration // a probe not arrived by then is lost
+	Ready     time.Duration // for the first probe to get through
+	Rate      float64
+	BgConns   int
+	BgClients int
+	Prefix    string
+	BgPrefix  string
+}
+
+// propagateResult is what the phases of a propagation run measured; Load
+// is nil without a background rate.
+type propagateResult struct {
+	Quiescent *propagatePhase
+	Load      *propagatePhase
+}
+
+// propagatePhase is one phase's arrival delays, and what the peer saw by
+// its end.
+type propagatePhase struct {
+	Delays                      summary
+	Lost                        int
+	Links, Records, Invalid     int64
+	BgSentPerSec, BgAckedPerSec float64 // the background load's rates
+}
+
+func (ph *propagatePhase) report(lead string) {
+	s := ph.Delays
+	fmt.Printf("%s n=%d lost=%d p50_us=%s p99_us=%s max_us=%s links=%d records=%d invalid=%d\n",
+		lead, s.n, ph.Lost, micros(s.p50), micros(s.p99), micros(s.max), ph.Links, ph.Records, ph.Invalid)
+}
+
+// propagate runs the phases cfg asks for.
+func propagate(cfg propagateConfig) (propagateResult, error) {
+	probePrefix := cfg.Prefix + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	peer, err := listenAsPeer(cfg.Listen, probePrefix)
+	if err != nil {
+		return propagateResult{}, err
 	}
 	defer peer.Close()
-	pr, err := newProber(*addr, peer, probePrefix)
+	pr, err := newProber(cfg.Addr, peer, probePrefix)
 	if err != nil {
-		return err
+		return propagateResult{}, err
 	}
 	defer pr.Close()
-	if err := pr.awaitPath(*ready); err != nil {
-		return err
+	if err := pr.awaitPath(cfg.Ready); err != nil {
+		return propagateResult{}, err
+	}
+	phase := func(samples []time.Duration, lost int) *propagatePhase {
+		return &propagatePhase{Delays: summarize(samples), Lost: lost,
+			Links: peer.links.Load(), Records: peer.records.Load(), Invalid: peer.invalid.Load()}
 	}
 
-	samples, lost, err := pr.measure(*n, *gap, *timeout)
+	var res propagateResult
+	samples, lost, err := pr.measure(cfg.Probes, cfg.Gap, cfg.Timeout)
 	if err != nil {
-		return err
+		return propagateResult{}, err
 	}
-	report := func(lead string) {
-		s := summarize(samples)
-		fmt.Printf("%s n=%d lost=%d p50_us=%s p99_us=%s max_us=%s links=%d records=%d invalid=%d\n",
-			lead, s.n, lost, micros(s.p50), micros(s.p99), micros(s.max),
-			peer.links.Load(), peer.records.Load(), peer.invalid.Load())
-	}
-	report(fmt.Sprintf("phase=quiescent addr=%s", *addr))
-	if *rate <= 0 {
-		return nil
+	res.Quiescent = phase(samples, lost)
+	if cfg.Rate <= 0 {
+		return res, nil
 	}
 
-	bg, err := startOpenLoop(*addr, *bgConns, *rate, *bgClients, *bgPrefix)
+	bg, err := startOpenLoop(cfg.Addr, cfg.BgConns, cfg.Rate, cfg.BgClients, cfg.BgPrefix)
 	if err != nil {
-		return err
+		return propagateResult{}, err
 	}
 	time.Sleep(warmUp)
-	samples, lost, err = pr.measure(*n, *gap, *timeout)
+	samples, lost, err = pr.measure(cfg.Probes, cfg.Gap, cfg.Timeout)
 	sentRate, ackedRate, bgErr := bg.finish()
 	if err = errors.Join(err, bgErr); err != nil {
-		return err
+		return propagateResult{}, err
 	}
-	report(fmt.Sprintf("phase=load addr=%s rate=%.0f bg_sent_per_sec=%.0f bg_acked_per_sec=%.0f", *addr, *rate, sentRate, ackedRate))
-	return nil
+	res.Load = phase(samples, lost)
+	res.Load.BgSentPerSec, res.Load.BgAckedPerSec = sentRate, ackedRate
+	return res, nil
 }
 
 // prober sends one IAMAT at a time to a server and times its arrival at a

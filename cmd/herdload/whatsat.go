@@ -22,22 +22,48 @@ func runWhatsat(args []string) error {
 	bound := fs.Int("bound", 5, "the most places to answer")
 	fs.Parse(args)
 
-	tail := " " + *radius + " " + strconv.Itoa(*bound) + "\n"
-	perConn := max(*clients / *conns, 1)
-	res, err := closedLoop(*addr, *conns, *pipeline, *duration, func(c int) exchange {
-		if *client != "" {
-			return &whatsatExchange{fixed: *client, tail: tail}
-		}
-		return &whatsatExchange{prefix: *prefix, first: c * perConn, count: perConn, tail: tail}
-	})
+	cfg := whatsatConfig{Addr: *addr, Conns: *conns, Pipeline: *pipeline, Duration: *duration,
+		Client: *client, Clients: *clients, Prefix: *prefix, Radius: *radius, Bound: *bound}
+	res, err := whatsatLoad(cfg)
 	if err != nil {
 		return err
 	}
 	queries := "distinct"
-	if *client != "" {
+	if cfg.Client != "" {
 		queries = "identical"
 	}
-	res.report(fmt.Sprintf("addr=%s c=%d p=%d queries=%s", *addr, *conns, *pipeline, queries))
+	res.report(fmt.Sprintf("addr=%s c=%d p=%d queries=%s", cfg.Addr, cfg.Conns, cfg.Pipeline, queries))
+	return checkWhatsatAnswered(res)
+}
+
+// whatsatConfig is one closed-loop WHATSAT run: about Client every time, or
+// without it about Prefix-0 .. Prefix-(Clients-1) in turn.
+type whatsatConfig struct {
+	Addr     string
+	Conns    int
+	Pipeline int
+	Duration time.Duration // measured, after the warm-up
+	Client   string
+	Clients  int
+	Prefix   string
+	Radius   string // in km, as sent
+	Bound    int
+}
+
+// whatsatLoad runs closed-loop WHATSATs as cfg says.
+func whatsatLoad(cfg whatsatConfig) (result, error) {
+	tail := " " + cfg.Radius + " " + strconv.Itoa(cfg.Bound) + "\n"
+	perConn := max(cfg.Clients/cfg.Conns, 1)
+	return closedLoop(cfg.Addr, cfg.Conns, cfg.Pipeline, cfg.Duration, func(c int) exchange {
+		if cfg.Client != "" {
+			return &whatsatExchange{fixed: cfg.Client, tail: tail}
+		}
+		return &whatsatExchange{prefix: cfg.Prefix, first: c * perConn, count: perConn, tail: tail}
+	})
+}
+
+// checkWhatsatAnswered fails a run whose every WHATSAT was answered `?`.
+func checkWhatsatAnswered(res result) error {
 	if res.invalid == res.total {
 		return errors.New("every WHATSAT was answered `?`: is the client stored and a provider configured?")
 	}

@@ -129,7 +129,7 @@ func TestHTTPLoadCountsAnswers(t *testing.T) {
 		fmt.Fprintln(w, `{"status": "OK"}`)
 	}))
 	defer srv.Close()
-	res, err := httpLoad(srv.URL, 3, 100*time.Millisecond)
+	res, err := httpLoad(httpConfig{URL: srv.URL, Conns: 3, Duration: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
