@@ -9,6 +9,7 @@
 //	herdload http      -url http://127.0.0.1:18080/... -c 10   closed-loop HTTP GETs (the provider's own cost)
 //	herdload places    -listen 127.0.0.1:18080                 a fake Google Places provider that counts requests
 //	herdload raw       -addr 127.0.0.1:13000 [-peer host:port] the minimal line server (and flooding relay)
+//	herdload compare   [-s section,...] [seconds per run]     the herd against its baselines, one table per measurement
 package main
 
 import (
@@ -28,6 +29,7 @@ func main() {
 		"http":      runHTTP,
 		"places":    runPlaces,
 		"raw":       runRaw,
+		"compare":   runCompare,
 	}
 	run, ok := modes[os.Args[1]]
 	if !ok {
@@ -40,6 +42,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: herdload iamat|fill|propagate|whatsat|http|places|raw [flags]  (-h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: herdload iamat|fill|propagate|whatsat|http|places|raw|compare [flags]  (-h for flags)")
 	os.Exit(2)
 }
