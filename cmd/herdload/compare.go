@@ -292,6 +292,8 @@ func (c *comparison) section(name string) error {
 	switch name {
 	case "logging":
 		return c.sectionLogging()
+	case "iamat":
+		return c.sectionIAMAT()
 	}
 	return fmt.Errorf("not ported yet")
 }
