@@ -158,6 +158,25 @@ func adminObject(adminPort int, path string) (map[string]any, error) {
 	return m, nil
 }
 
+// adminPost posts nothing to the admin API's path and returns the JSON
+// object it answers.
+func adminPost(adminPort int, path string) (map[string]any, error) {
+	resp, err := adminClient.Post(fmt.Sprintf("http://127.0.0.1:%d%s", adminPort, path), "", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding the answer to POST %s: %w", path, err)
+	}
+	return m, nil
+}
+
 // field formats a top-level value of a JSON object as text.
 func field(m map[string]any, key string) string {
 	switch v := m[key].(type) {
