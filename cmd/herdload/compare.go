@@ -294,6 +294,8 @@ func (c *comparison) section(name string) error {
 		return c.sectionLogging()
 	case "iamat":
 		return c.sectionIAMAT()
+	case "propagate":
+		return c.sectionPropagate()
 	case "durability":
 		return c.sectionDurability()
 	}
