@@ -296,6 +296,8 @@ func (c *comparison) section(name string) error {
 		return c.sectionIAMAT()
 	case "propagate":
 		return c.sectionPropagate()
+	case "memory":
+		return c.sectionMemory()
 	case "durability":
 		return c.sectionDurability()
 	}
