@@ -298,6 +298,8 @@ func (c *comparison) section(name string) error {
 		return c.sectionPropagate()
 	case "memory":
 		return c.sectionMemory()
+	case "catchup":
+		return c.sectionCatchup()
 	case "durability":
 		return c.sectionDurability()
 	}

@@ -31,7 +31,7 @@ func (c *comparison) sectionMemory() error {
 		}
 		perClient := func(after, before int64) float64 { return math.Round(float64(after-before) / float64(n)) }
 		rss, rrss := perClient(herd.rss1, herd.rss0), perClient(redis.rss1, redis.rss0)
-		rec := math.Round(herd.fill.recordBytesPerClient()*10) / 10
+		rec := roundTenth(herd.fill.recordBytesPerClient())
 		writeRow(tw, "", strconv.Itoa(n), fixed(rss, 0), fixed(perClient(herd.rss2, herd.rss0), 0),
 			fixed(perClient(herd.inuse1, herd.inuse0), 0), fixed(perClient(herd.alloc1, herd.alloc0), 0), fixed(rec, 1),
 			fixed(rrss, 0), fixed(perClient(redis.rss2, redis.rss0), 0), fixed(perClient(redis.mem1, redis.mem0), 0),

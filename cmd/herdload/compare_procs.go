@@ -222,3 +222,14 @@ func waitUntil(timeout, interval time.Duration, what string, cond func() (bool, 
 		time.Sleep(interval)
 	}
 }
+
+// waitWhileAlive is waitUntil for a condition that only p can make true:
+// it fails as soon as p exits.
+func (p *proc) waitWhileAlive(timeout, interval time.Duration, what string, cond func() (bool, error)) error {
+	return waitUntil(timeout, interval, what, func() (bool, error) {
+		if err := p.alive(); err != nil {
+			return false, err
+		}
+		return cond()
+	})
+}

@@ -20,16 +20,22 @@ const redisLine = "AT Redis +0.000123456 client-__rand_int__ +34.068930-118.4451
 // own, without persistence unless args say otherwise (later arguments win),
 // and waits for its port.
 func (c *comparison) startRedis(name string, port int, args ...string) (*proc, error) {
+	p, err := c.launchRedis(name, port, args...)
+	if err != nil {
+		return nil, err
+	}
+	return p, waitPort(p, port)
+}
+
+// launchRedis starts redis-server as startRedis does, without waiting for
+// its port: a restart times that.
+func (c *comparison) launchRedis(name string, port int, args ...string) (*proc, error) {
 	dir := filepath.Join(c.work, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s's directory: %w", name, err)
 	}
 	all := append([]string{"--port", strconv.Itoa(port), "--dir", dir, "--save", "", "--appendonly", "no"}, args...)
-	p, err := c.procs.start(name, "redis-server", all...)
-	if err != nil {
-		return nil, err
-	}
-	return p, waitPort(p, port)
+	return c.procs.start(name, "redis-server", all...)
 }
 
 // startRedisAOF starts redis-server appending every write to its AOF,
