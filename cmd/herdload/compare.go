@@ -300,6 +300,8 @@ func (c *comparison) section(name string) error {
 		return c.sectionMemory()
 	case "catchup":
 		return c.sectionCatchup()
+	case "whatsat":
+		return c.sectionWhatsat()
 	case "durability":
 		return c.sectionDurability()
 	}
