@@ -302,6 +302,8 @@ func (c *comparison) section(name string) error {
 		return c.sectionCatchup()
 	case "whatsat":
 		return c.sectionWhatsat()
+	case "scale":
+		return c.sectionScale()
 	case "durability":
 		return c.sectionDurability()
 	}
