@@ -304,6 +304,8 @@ func (c *comparison) section(name string) error {
 		return c.sectionWhatsat()
 	case "scale":
 		return c.sectionScale()
+	case "restart":
+		return c.sectionRestart()
 	case "durability":
 		return c.sectionDurability()
 	}
