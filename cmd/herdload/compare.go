@@ -111,8 +111,11 @@ func runCompare(args []string) error {
 		return err
 	}
 	command := compareCommandLine(args)
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
 
 	work, err := os.MkdirTemp("", "herdload-compare-")
 	if err != nil {
@@ -133,7 +136,9 @@ func runCompare(args []string) error {
 		})
 	}
 	go func() {
-		<-ctx.Done()
+		sig := <-signals
+		fmt.Fprintf(os.Stderr, "herdload: %s: stopping the servers\n", sig)
+		cancel()
 		cleanup(false)
 		os.Exit(130)
 	}()
@@ -270,8 +275,12 @@ func (c *comparison) run(command string) error {
 	raiseOpenFiles()
 	fmt.Fprintln(os.Stderr, "building...")
 	c.caddy = filepath.Join(c.work, "caddy")
-	build := exec.Command("go", "build", "-o", c.caddy, "./cmd/caddy")
+	build := exec.CommandContext(c.procs.ctx, "go", "build", "-o", c.caddy, "./cmd/caddy")
 	build.Dir = c.root
+	// Interrupted, the build stops whole: the compiler and linker too,
+	// which would otherwise write into the run's directory once removed.
+	build.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	build.Cancel = func() error { return syscall.Kill(-build.Process.Pid, syscall.SIGKILL) }
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("building caddy: %w", err)

@@ -190,11 +190,12 @@ func localAddr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 // exits.
 func waitPort(p *proc, port int) error {
 	for range 400 {
-		if portOpen(port) {
-			return nil
-		}
+		// Alive first: another process may hold the port.
 		if err := p.alive(); err != nil {
 			return fmt.Errorf("waiting for port %d: %w", port, err)
+		}
+		if portOpen(port) {
+			return p.alive()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
